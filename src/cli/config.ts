@@ -1,0 +1,49 @@
+import path from 'node:path';
+
+/**
+ * Process configuration, read from the environment once, validated with a precise message,
+ * and frozen. Nothing else reads process.env.
+ */
+export interface ProcessConfig {
+  readonly databaseUrl: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly embeddedPgPort: number;
+  readonly worker: {
+    readonly id: string | undefined;
+    readonly batchSize: number;
+    readonly concurrency: number;
+    readonly leaseMs: number;
+    readonly pollIntervalMs: number;
+    readonly maxAttempts: number;
+    readonly shutdownGraceMs: number;
+  };
+}
+
+function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  return v;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig {
+  return Object.freeze({
+    databaseUrl: env['DATABASE_URL'] || undefined,
+    host: env['HOST'] || '127.0.0.1',
+    port: num(env, 'PORT', 3000, 0, 65535),
+    dataDir: path.resolve(env['LOOMTRACE_DATA_DIR'] || '.loomtrace'),
+    embeddedPgPort: num(env, 'LOOMTRACE_PG_PORT', 54329, 1, 65535),
+    worker: Object.freeze({
+      id: env['WORKER_ID'] || undefined,
+      batchSize: num(env, 'WORKER_BATCH_SIZE', 200, 1, 10_000),
+      concurrency: num(env, 'WORKER_CONCURRENCY', 2, 1, 64),
+      leaseMs: num(env, 'WORKER_LEASE_MS', 30_000, 100, 86_400_000),
+      pollIntervalMs: num(env, 'WORKER_POLL_MS', 1_000, 10, 3_600_000),
+      maxAttempts: num(env, 'WORKER_MAX_ATTEMPTS', 10, 1, 1_000),
+      shutdownGraceMs: num(env, 'WORKER_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
+    }),
+  });
+}

@@ -1,0 +1,18 @@
+import { trace } from '@opentelemetry/api';
+import { pino, type Logger } from 'pino';
+
+/**
+ * JSON lines with the active trace_id and span_id, so a log line leads to its trace.
+ * Never log user content (block text): log ids and sizes.
+ */
+export function createLogger(service: string, level = process.env['LOG_LEVEL'] ?? 'info'): Logger {
+  return pino({
+    level,
+    base: { service },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    mixin() {
+      const sc = trace.getActiveSpan()?.spanContext();
+      return sc && sc.traceId !== '00000000000000000000000000000000' ? { trace_id: sc.traceId, span_id: sc.spanId } : {};
+    },
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm start`: Postgres (embedded unless DATABASE_URL), then the API and the worker as
+ * separate processes, as in production. Prints the URLs and a change to try; Ctrl-C or
+ * SIGTERM stops everything cleanly. Child logs (JSON lines) go to <dataDir>/logs/.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from './config.js';
+import { resolveDatabase } from './database.js';
+import { createPool } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const config = loadConfig();
+const logsDir = path.join(config.dataDir, 'logs');
+mkdirSync(logsDir, { recursive: true });
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+say('loomtrace: starting Postgres…');
+const pgLog = createWriteStream(path.join(logsDir, 'postgres.log'), { flags: 'a' });
+const db = await resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
+say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')})` : 'loomtrace: using DATABASE_URL');
+{
+  const pool = createPool({ connectionString: db.url, max: 1, applicationName: 'loomtrace-start' });
+  const { applied } = await migrate(pool);
+  await pool.end();
+  if (applied.length) say(`loomtrace: applied migrations ${applied.join(', ')}`);
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  logFile: string;
+}
+const children: Child[] = [];
+let stopping = false;
+
+function launch(name: string, script: string, env: Record<string, string>): Child {
+  const logFile = path.join(logsDir, `${name}.log`);
+  const out = createWriteStream(logFile, { flags: 'a' });
+  const proc = spawn(process.execPath, [path.join(here, script)], {
+    env: { ...process.env, DATABASE_URL: db.url, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout?.pipe(out);
+  proc.stderr?.pipe(out);
+  const child = { name, proc, logFile };
+  proc.on('exit', (code, signal) => {
+    if (stopping) return;
+    say(`loomtrace: ${name} exited (${signal ?? code}); last lines of ${logFile}:`);
+    try {
+      say(readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n'));
+    } catch {
+      /* no log yet */
+    }
+    void stop(1);
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until && !stopping) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return true;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return false;
+}
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('loomtrace: stopping…');
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.proc.exitCode !== null || c.proc.signalCode !== null) return resolve();
+          const kill = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+          c.proc.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          c.proc.kill('SIGTERM');
+        }),
+    ),
+  );
+  if (db.embedded) await db.embedded.stop().catch(() => undefined);
+  say('loomtrace: stopped.');
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+const apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
+launch('api', 'api.js', { OTEL_SERVICE_NAME: process.env['OTEL_SERVICE_NAME'] ?? 'wordloom-api' });
+launch('worker', 'worker.js', { OTEL_SERVICE_NAME: 'wordloom-worker' });
+
+if (!(await waitReady(`${apiUrl}/readyz`, 30_000))) {
+  say(`loomtrace: the API did not become ready; see ${path.join(logsDir, 'api.log')}`);
+  await stop(1);
+}
+say(`
+loomtrace is running.
+  API        ${apiUrl}/api/v1   (OpenAPI: ${apiUrl}/openapi.json)
+  logs       ${logsDir}/{api,worker,postgres}.log
+
+Try a change (create a library, a book and a block, then edit the block and search for it):
+  LIB=$(curl -s -XPOST ${apiUrl}/api/v1/libraries -H 'content-type: application/json' -d '{"name":"demo"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
+  BOOK=$(curl -s -XPOST ${apiUrl}/api/v1/books -H 'content-type: application/json' -d "{\\"library_id\\":\\"$LIB\\",\\"title\\":\\"notes\\"}" | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
+  BLOCK=$(curl -s -XPOST ${apiUrl}/api/v1/blocks -H 'content-type: application/json' -d "{\\"book_id\\":\\"$BOOK\\",\\"block_type\\":\\"text\\",\\"content\\":\\"hello loom\\"}" | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
+  curl -s -XPATCH ${apiUrl}/api/v1/blocks/$BLOCK -H 'content-type: application/json' -d '{"content":"the new title"}'
+  curl -s "${apiUrl}/api/v1/search?q=title&library_id=$LIB"
+
+Ctrl-C stops everything.`);

@@ -1,0 +1,44 @@
+/**
+ * The one place the OpenTelemetry SDK is wired, in the processes (never in the library).
+ * Configured by the standard variables: OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT,
+ * OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf or http/json), OTEL_TRACES_EXPORTER,
+ * OTEL_TRACES_SAMPLER(_ARG), OTEL_PROPAGATORS, OTEL_SDK_DISABLED.
+ *
+ * Import this module first and start it before importing anything that loads `pg`, so the
+ * ESM loader hook can instrument it.
+ */
+import { register } from 'node:module';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+
+let sdk: NodeSDK | undefined;
+
+export function startTelemetry(defaultServiceName: string): void {
+  if (process.env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return;
+  process.env['OTEL_SERVICE_NAME'] ??= defaultServiceName;
+  // Our metrics go out as Prometheus text and our logs as JSON lines; do not push them by OTLP
+  // unless asked to.
+  process.env['OTEL_METRICS_EXPORTER'] ??= 'none';
+  process.env['OTEL_LOGS_EXPORTER'] ??= 'none';
+  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, {
+    data: { include: ['pg', 'pg-pool'] },
+  });
+  sdk = new NodeSDK({
+    instrumentations: [
+      new PgInstrumentation({
+        // Only queries inside our spans: an idle worker's polling must not make root traces.
+        requireParentSpan: true,
+        // Never record parameter values: they carry user content.
+        enhancedDatabaseReporting: false,
+      }),
+    ],
+  });
+  sdk.start();
+}
+
+/** Flushes and stops the SDK (on shutdown, so the last spans are not lost). */
+export async function stopTelemetry(): Promise<void> {
+  const s = sdk;
+  sdk = undefined;
+  if (s) await s.shutdown().catch(() => undefined);
+}

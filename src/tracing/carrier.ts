@@ -1,0 +1,58 @@
+import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext } from '@opentelemetry/api';
+
+/**
+ * The trace context as it is stored in an outbox row, the way messaging instrumentations
+ * carry it in message headers (W3C Trace Context: traceparent and tracestate).
+ */
+export interface StoredContext {
+  traceparent: string | null;
+  tracestate: string | null;
+}
+
+const getter = {
+  keys: (carrier: Record<string, string>) => Object.keys(carrier),
+  get: (carrier: Record<string, string>, key: string) => carrier[key],
+};
+
+/** Captures the given (default: active) context with the configured propagators. */
+export function injectContext(ctx: Context = context.active()): StoredContext {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return { traceparent: carrier['traceparent'] ?? null, tracestate: carrier['tracestate'] ?? null };
+}
+
+/** Restores a stored context as the parent of a new span; a missing or malformed one gives the root context. */
+export function extractContext(stored: StoredContext): Context {
+  if (!stored.traceparent) return ROOT_CONTEXT;
+  const carrier: Record<string, string> = { traceparent: stored.traceparent };
+  if (stored.tracestate) carrier['tracestate'] = stored.tracestate;
+  return propagation.extract(ROOT_CONTEXT, carrier, getter);
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * Parses a W3C traceparent without the propagation API. Used where the SDK may be absent
+ * (the explorer, the CLI) and for reading the sampled flag kept in the row.
+ */
+export function parseTraceparent(value: string | null | undefined): SpanContext | undefined {
+  if (!value) return undefined;
+  const m = TRACEPARENT.exec(value);
+  if (!m) return undefined;
+  const [, traceId, spanId, flags] = m as unknown as [string, string, string, string];
+  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  return { traceId, spanId, traceFlags: Number.parseInt(flags, 16), isRemote: true };
+}
+
+export function formatTraceparent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-0${(sc.traceFlags & TraceFlags.SAMPLED).toString(16)}`;
+}
+
+export function isSampled(stored: StoredContext): boolean {
+  const sc = parseTraceparent(stored.traceparent);
+  return sc !== undefined && (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+}
+
+export function spanContextOf(ctx: Context): SpanContext | undefined {
+  return trace.getSpanContext(ctx);
+}
