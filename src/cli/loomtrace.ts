@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/**
+ * The `loomtrace` command line: `npm run cli -- <command> [args]` or `npx loomtrace <command>`.
+ * Each command lives in src/cli/commands/<name>.ts and exports `run(args): Promise<number>`.
+ */
+type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
+
+const commands: Record<string, Command> = {
+  // Each command registers one line here.
+};
+
+const [name, ...args] = process.argv.slice(2);
+if (!name || name === 'help' || name === '--help' || !commands[name]) {
+  if (name && name !== 'help' && name !== '--help') process.stderr.write(`loomtrace: unknown command "${name}"\n\n`);
+  process.stdout.write('usage: loomtrace <command> [options]   (DATABASE_URL, or the embedded Postgres of `npm start`)\n\ncommands:\n');
+  for (const [n, c] of Object.entries(commands)) process.stdout.write(`  ${n.padEnd(10)} ${c.summary}\n`);
+  process.exit(name && name !== 'help' && name !== '--help' ? 2 : 0);
+}
+const code = await (await commands[name]!.load()).run(args);
+process.exit(code);

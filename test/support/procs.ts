@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { portFree } from '../../src/db/embedded.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** dist/src/cli, where the process entry points are compiled. */
+export const CLI_DIR = path.resolve(here, '..', '..', 'src', 'cli');
+
+export interface Proc {
+  name: string;
+  proc: ChildProcess;
+  /** Every line the process printed (stdout and stderr). */
+  lines: string[];
+  /** Resolves with the first line matching, or rejects after `timeoutMs`. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export function startProcess(name: string, script: string, env: Record<string, string>): Proc {
+  const proc = spawn(process.execPath, [path.join(CLI_DIR, script)], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const watchers = new Set<(l: string) => void>();
+  const onData = (buf: Buffer, carry: { s: string }) => {
+    carry.s += buf.toString('utf8');
+    let i: number;
+    while ((i = carry.s.indexOf('\n')) >= 0) {
+      const line = carry.s.slice(0, i);
+      carry.s = carry.s.slice(i + 1);
+      lines.push(line);
+      if (process.env['LOOMTRACE_TEST_VERBOSE']) process.stderr.write(`[${name}] ${line}\n`);
+      for (const w of watchers) w(line);
+    }
+  };
+  const out = { s: '' };
+  const err = { s: '' };
+  proc.stdout!.on('data', (b: Buffer) => onData(b, out));
+  proc.stderr!.on('data', (b: Buffer) => onData(b, err));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
+  return {
+    name,
+    proc,
+    lines,
+    exited,
+    waitFor(re, timeoutMs = 20_000) {
+      const found = lines.find((l) => re.test(l));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(w);
+          reject(new Error(`${name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${lines.slice(-10).join('\n')}`));
+        }, timeoutMs);
+        const w = (l: string) => {
+          if (re.test(l)) {
+            clearTimeout(timer);
+            watchers.delete(w);
+            resolve(l);
+          }
+        };
+        watchers.add(w);
+        void exited.then((c) => {
+          if (watchers.has(w)) {
+            clearTimeout(timer);
+            watchers.delete(w);
+            reject(new Error(`${name} exited (${c}) before printing ${re}; last lines:\n${lines.slice(-15).join('\n')}`));
+          }
+        });
+      });
+    },
+    async stop(graceMs = 15_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      proc.kill('SIGTERM');
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 30_000);
+    if (await portFree(p)) return p;
+  }
+  throw new Error('no free port');
+}
+
+/** The API as a real process; resolves once /readyz answers 200. */
+export async function startApi(databaseUrl: string, env: Record<string, string> = {}): Promise<Proc & { url: string }> {
+  const port = await freePort();
+  const p = startProcess('api', 'api.js', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', ...env });
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    if (p.proc.exitCode !== null) throw new Error(`api exited early:\n${p.lines.slice(-15).join('\n')}`);
+    try {
+      const r = await fetch(`${url}/readyz`);
+      if (r.ok) break;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > until) throw new Error(`api not ready:\n${p.lines.slice(-15).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Object.assign(p, { url });
+}
+
+/** The worker as a real process; resolves once it logs that it started. */
+export async function startWorker(databaseUrl: string, env: Record<string, string> = {}): Promise<Proc> {
+  const p = startProcess(env['WORKER_ID'] ?? 'worker', 'worker.js', { DATABASE_URL: databaseUrl, ...env });
+  await p.waitFor(/outbox worker started/, 30_000);
+  return p;
+}
