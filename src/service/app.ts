@@ -66,6 +66,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestHook: (span, request) => {
       const route = request.routeOptions.url ?? request.url.split('?')[0];
       span.updateName(`${request.method} ${route}`);
+      // url.path is the path only; the query string can carry user text (search terms).
+      span.setAttribute('url.path', request.url.split('?')[0] ?? '/');
       span.setAttribute(sc.ATTR_REQUEST_ID, request.id);
       const id = (request.params as { id?: unknown } | undefined)?.id;
       if (typeof id === 'string' && route?.startsWith('/api/v1/blocks/')) span.setAttribute(sc.ATTR_BLOCK_ID, id);
