@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext } from '@opentelemetry/api';
+import { context, createTraceState, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext } from '@opentelemetry/api';
 
 /**
  * The trace context as it is stored in an outbox row, the way messaging instrumentations
@@ -9,24 +9,24 @@ export interface StoredContext {
   tracestate: string | null;
 }
 
-const getter = {
-  keys: (carrier: Record<string, string>) => Object.keys(carrier),
-  get: (carrier: Record<string, string>, key: string) => carrier[key],
-};
-
-/** Captures the given (default: active) context with the configured propagators. */
+/**
+ * Captures the span context of `ctx` (default: the active one) as W3C traceparent/tracestate.
+ * Written directly, not through the configured propagators: the row's columns are W3C by
+ * definition, and a process that configured only B3 (or none) must still link its worker.
+ */
 export function injectContext(ctx: Context = context.active()): StoredContext {
-  const carrier: Record<string, string> = {};
-  propagation.inject(ctx, carrier);
-  return { traceparent: carrier['traceparent'] ?? null, tracestate: carrier['tracestate'] ?? null };
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || !trace.isSpanContextValid(sc)) return { traceparent: null, tracestate: null };
+  const ts = sc.traceState?.serialize();
+  return { traceparent: formatTraceparent(sc), tracestate: ts ? ts : null };
 }
 
 /** Restores a stored context as the parent of a new span; a missing or malformed one gives the root context. */
 export function extractContext(stored: StoredContext): Context {
-  if (!stored.traceparent) return ROOT_CONTEXT;
-  const carrier: Record<string, string> = { traceparent: stored.traceparent };
-  if (stored.tracestate) carrier['tracestate'] = stored.tracestate;
-  return propagation.extract(ROOT_CONTEXT, carrier, getter);
+  const sc = parseTraceparent(stored.traceparent);
+  if (!sc) return ROOT_CONTEXT;
+  if (stored.tracestate) sc.traceState = createTraceState(stored.tracestate);
+  return trace.setSpanContext(ROOT_CONTEXT, sc);
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
