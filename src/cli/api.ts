@@ -2,6 +2,8 @@
 import { startTelemetry, stopTelemetry } from './telemetry.js';
 
 startTelemetry('wordloom-api');
+const { startMetrics, stopMetrics, registerApiMetrics, loadOpsConfig } = await import('./metrics.js');
+startMetrics(loadOpsConfig().serviceName ?? 'wordloom-api');
 
 const { loadConfig } = await import('./config.js');
 const { createLogger } = await import('./logger.js');
@@ -18,6 +20,7 @@ if (!config.databaseUrl) {
 const pool = createPool({ connectionString: config.databaseUrl, max: 20, applicationName: 'wordloom-api' });
 await migrate(pool);
 const app = await buildApp({ pool, logger });
+await registerApiMetrics(app, pool);
 await app.listen({ host: config.host, port: config.port });
 
 let stopping = false;
@@ -27,6 +30,7 @@ async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
   await app.close();
   await pool.end();
+  await stopMetrics();
   await stopTelemetry();
   process.exit(0);
 }

@@ -7,6 +7,11 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   // Each command registers one line here.
+  why: { summary: 'why is a block (not) in search? `why block <id> [--json]`: declared steps, verdict, trace', load: () => import('./commands/why.js') },
+  trace: { summary: 'a stored trace as a terminal waterfall: `trace <trace-id> [--json]`', load: () => import('./commands/trace.js') },
+  events: { summary: 'outbox events by state (`events --dead`), or one event\'s replay (`events <id>`); --json', load: () => import('./commands/events.js') },
+  rebuild: { summary: 'rebuild the search projection from the source of truth (all, or --library <id>), never regressing a version', load: () => import('./commands/rebuild.js') },
+  replay: { summary: 'list dead-lettered events and replay them (who, when, why recorded)', load: () => import('./commands/replay.js') },
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,7 +1,12 @@
 /**
- * `npm start`: Postgres (embedded unless DATABASE_URL), then the API and the worker as
- * separate processes, as in production. Prints the URLs and a change to try; Ctrl-C or
- * SIGTERM stops everything cleanly. Child logs (JSON lines) go to <dataDir>/logs/.
+ * `npm start`: Postgres (embedded unless DATABASE_URL), then the explorer, the API and the
+ * worker as separate processes, as in production. The API and the worker send their traces
+ * to the explorer's OTLP receiver unless OTEL_EXPORTER_OTLP_ENDPOINT says otherwise. Prints
+ * the URLs and a change to try; Ctrl-C or SIGTERM stops everything cleanly. Child logs (JSON
+ * lines) go to <dataDir>/logs/.
+ *
+ * `npm start -- --demo`: also injects faults into the worker (LOOMTRACE_FAULTS, unless set)
+ * and runs a small traffic generator, so retries and dead letters show within a minute.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
@@ -11,9 +16,12 @@ import { loadConfig } from './config.js';
 import { resolveDatabase } from './database.js';
 import { createPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
+import { explorerOptionsFromEnv } from '../explorer/options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const config = loadConfig();
+const demo = process.argv.includes('--demo');
+const explorerOptions = explorerOptionsFromEnv(process.env);
 const logsDir = path.join(config.dataDir, 'logs');
 mkdirSync(logsDir, { recursive: true });
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -101,8 +109,27 @@ process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
 const apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
-launch('api', 'api.js', { OTEL_SERVICE_NAME: process.env['OTEL_SERVICE_NAME'] ?? 'wordloom-api' });
-launch('worker', 'worker.js', { OTEL_SERVICE_NAME: 'wordloom-worker' });
+const loopback = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h);
+const explorerUrl = `http://${loopback(explorerOptions.host)}:${explorerOptions.port}`;
+const otlpUrl = `http://${loopback(explorerOptions.otlpHost)}:${explorerOptions.otlpPort}`;
+launch('explorer', 'explorer.js', {});
+// Every process's traces go to the explorer, unless the user points them elsewhere.
+const otlp: Record<string, string> = {};
+if (!process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] && !process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+  otlp['OTEL_EXPORTER_OTLP_ENDPOINT'] = otlpUrl;
+  if (explorerOptions.token) otlp['OTEL_EXPORTER_OTLP_HEADERS'] = `authorization=Bearer ${explorerOptions.token}`;
+}
+// Spans show in the explorer within a second rather than the SDK's default five.
+if (!process.env['OTEL_BSP_SCHEDULE_DELAY']) otlp['OTEL_BSP_SCHEDULE_DELAY'] = '500';
+const faults: Record<string, string> = {};
+if (demo && !process.env['LOOMTRACE_FAULTS']) faults['LOOMTRACE_FAULTS'] = '429:0.2,partial:0.2,timeout:0.05,timeout_ms:400,seed:7';
+if (demo && !process.env['WORKER_MAX_ATTEMPTS']) faults['WORKER_MAX_ATTEMPTS'] = '3';
+if (!(await waitReady(`${explorerUrl}/api/status`, 30_000))) {
+  say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
+  await stop(1);
+}
+launch('api', 'api.js', { OTEL_SERVICE_NAME: process.env['OTEL_SERVICE_NAME'] ?? 'wordloom-api', ...otlp });
+launch('worker', 'worker.js', { OTEL_SERVICE_NAME: 'wordloom-worker', ...otlp, ...faults });
 
 if (!(await waitReady(`${apiUrl}/readyz`, 30_000))) {
   say(`loomtrace: the API did not become ready; see ${path.join(logsDir, 'api.log')}`);
@@ -111,7 +138,10 @@ if (!(await waitReady(`${apiUrl}/readyz`, 30_000))) {
 say(`
 loomtrace is running.
   API        ${apiUrl}/api/v1   (OpenAPI: ${apiUrl}/openapi.json)
-  logs       ${logsDir}/{api,worker,postgres}.log
+  explorer   ${explorerUrl}${explorerOptions.token ? '/?token=<EXPLORER_TOKEN>' : ''}   (traces, waterfall, "why is this block not in search?", health)
+  OTLP       ${otlpUrl}/v1/traces   (any OpenTelemetry SDK can send here)
+  logs       ${logsDir}/{api,worker,explorer,postgres}.log
+  CLI        DATABASE_URL=${db.url} npm run cli -- why block <id> | trace <trace-id> | events --dead
 
 Try a change (create a library, a book and a block, then edit the block and search for it):
   LIB=$(curl -s -XPOST ${apiUrl}/api/v1/libraries -H 'content-type: application/json' -d '{"name":"demo"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
@@ -121,3 +151,34 @@ Try a change (create a library, a book and a block, then edit the block and sear
   curl -s "${apiUrl}/api/v1/search?q=title&library_id=$LIB"
 
 Ctrl-C stops everything.`);
+
+if (demo) {
+  say(`\nDemo mode: faults injected into the worker (${process.env['LOOMTRACE_FAULTS'] ?? faults['LOOMTRACE_FAULTS']}); a block changes every second.\n  Watch ${explorerUrl}/ (traces), ${explorerUrl}/events (dead letters), ${explorerUrl}/health`);
+  void demoTraffic(apiUrl);
+}
+
+/** A newcomer's traffic: one library and book, then blocks created and edited every second. */
+async function demoTraffic(base: string): Promise<void> {
+  const post = async (method: string, p: string, body: unknown) => {
+    const r = await fetch(`${base}/api/v1${p}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await r.json()) as { id?: string };
+  };
+  try {
+    const lib = await post('POST', '/libraries', { name: 'demo' });
+    const book = await post('POST', '/books', { library_id: lib.id, title: 'demo notes' });
+    const blocks: string[] = [];
+    for (let i = 0; !stopping; i++) {
+      if (blocks.length < 5 || i % 3 === 0) {
+        const b = await post('POST', '/blocks', { book_id: book.id, block_type: 'text', content: `demo block ${i}` });
+        if (b.id) blocks.push(b.id);
+      } else {
+        const id = blocks[i % blocks.length]!;
+        await post('PATCH', `/blocks/${id}`, { content: `demo edit ${i}` });
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  } catch (err) {
+    if (!stopping) say(`loomtrace: demo traffic stopped: ${(err as Error).message}`);
+  }
+}
+

@@ -1,5 +1,5 @@
-import { SpanKind, SpanStatusCode, context, trace, type Context, type Link, type Span } from '@opentelemetry/api';
-import { extractContext, formatTraceparent, parseTraceparent } from '../tracing/carrier.js';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Context, type Link, type Span } from '@opentelemetry/api';
+import { formatTraceparent, parseTraceparent } from '../tracing/carrier.js';
 import * as sc from '../tracing/semconv.js';
 import { tracer } from '../tracing/spans.js';
 import type { ItemOutcome } from './outcome.js';
@@ -103,21 +103,34 @@ export class BatchTrace {
     );
     claimSpan.end(claimEnd);
     const batchLink: Link = { context: batchSpan.spanContext(), attributes: { 'loomtrace.link': 'batch' } };
+    const processName = sc.SpanNames.process(projection);
+    const queueWaitName = sc.SpanNames.queueWait(projection);
     for (const e of events) {
-      const parent = extractContext({ traceparent: e.traceparent, tracestate: e.tracestate });
+      const parentSc = parseTraceparent(e.traceparent);
+      const parent = parentSc ? trace.setSpanContext(ROOT_CONTEXT, e.tracestate ? { ...parentSc, traceState: createTraceState(e.tracestate) } : parentSc) : ROOT_CONTEXT;
       const links: Link[] = [batchLink];
       const prev = parseTraceparent(e.lastAttemptSpan);
       if (prev) links.push({ context: prev, attributes: { 'loomtrace.link': 'previous_attempt' } });
+      // The cheap path: the producer did not sample this change. With the usual parent-based
+      // sampler the span is not recorded, so do not build its attributes; a sampler that
+      // records it anyway gets them right after the start.
+      const unsampledParent = parentSc !== undefined && (parentSc.traceFlags & TraceFlags.SAMPLED) === 0;
       const span = t.startSpan(
-        sc.SpanNames.process(projection),
-        { kind: SpanKind.CONSUMER, startTime: claimStart, links, attributes: this.processAttributes(e) },
+        processName,
+        unsampledParent
+          ? { kind: SpanKind.CONSUMER, startTime: claimStart, links }
+          : { kind: SpanKind.CONSUMER, startTime: claimStart, links, attributes: this.processAttributes(e) },
         parent,
       );
-      this.processSpans.push(span.isRecording() ? span : undefined);
-      if (!span.isRecording()) continue;
+      if (!span.isRecording()) {
+        this.processSpans.push(undefined);
+        continue;
+      }
+      if (unsampledParent) span.setAttributes(this.processAttributes(e));
+      this.processSpans.push(span);
       // The queue wait: its own span, from commit (or the scheduled retry) to the claim, on the database clock.
       t.startSpan(
-        sc.SpanNames.queueWait(projection),
+        queueWaitName,
         {
           kind: SpanKind.INTERNAL,
           startTime: e.readyAtMs,
@@ -160,6 +173,8 @@ export class BatchTrace {
     if (e.previousOwner) a[sc.ATTR_PREVIOUS_OWNER] = e.previousOwner;
     if (e.previousToken) a[sc.ATTR_PREVIOUS_TOKEN] = e.previousToken;
     if (e.reclaimed && e.previousLeaseMs !== null) a[sc.ATTR_LEASE_AGE_MS] = e.previousLeaseMs;
+    // Failure semantics (issue 3): an operator replayed this event out of the dead letter.
+    if (e.lastReason === 'replayed') a[sc.ATTR_REPLAYED] = true;
     return a;
   }
 
@@ -177,15 +192,18 @@ export class BatchTrace {
   ): void {
     if (!this.enabled) return;
     const tr = tracer();
+    const claimName = sc.SpanNames.claim(this.projection);
+    const writeName = sc.SpanNames.write(this.projection);
+    const ackName = sc.SpanNames.ack(this.projection);
     for (let i = 0; i < this.events.length; i++) {
       const span = this.processSpans[i];
       if (!span) continue;
       const o = outcomes[i]!;
       const s = settled[i]!;
       const ctx = trace.setSpan(context.active(), span);
-      tr.startSpan(sc.SpanNames.claim(this.projection), { startTime: this.claimStart, attributes: { [sc.ATTR_BATCH_SIZE]: this.events.length } }, ctx).end(this.claimEnd);
+      tr.startSpan(claimName, { startTime: this.claimStart, attributes: { [sc.ATTR_BATCH_SIZE]: this.events.length } }, ctx).end(this.claimEnd);
       const write = tr.startSpan(
-        sc.SpanNames.write(this.projection),
+        writeName,
         {
           kind: SpanKind.CLIENT,
           startTime: t.writeStart,
@@ -212,7 +230,7 @@ export class BatchTrace {
       }
       write.end(t.writeEnd);
       const ack = tr.startSpan(
-        sc.SpanNames.ack(this.projection),
+        ackName,
         {
           kind: SpanKind.CLIENT,
           startTime: t.ackStart,

@@ -30,3 +30,24 @@ export function backoffDelay(
 export function backoffBounds(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF): [number, number] {
   return [backoffDelay(attempt, policy, () => 0), backoffDelay(attempt, policy, () => 1)];
 }
+
+/**
+ * The docs table (docs/backoff.md, between its `backoff-table` markers), rendered from the
+ * function itself: test/backoff.test.ts checks that the docs match.
+ */
+export function renderBackoffTable(policy: BackoffPolicy = DEFAULT_BACKOFF, attempts = 9): string {
+  const fmt = (ms: number) => (ms < 1_000 ? `${ms} ms` : ms < 60_000 ? `${+(ms / 1_000).toFixed(2)} s` : `${+(ms / 60_000).toFixed(2)} min`);
+  const lines = [
+    `| after attempt | delay min | delay max | total waited, min | total waited, max |`,
+    `|---:|---:|---:|---:|---:|`,
+  ];
+  let totalMin = 0;
+  let totalMax = 0;
+  for (let a = 1; a <= attempts; a++) {
+    const [min, max] = backoffBounds(a, policy);
+    totalMin += min;
+    totalMax += max;
+    lines.push(`| ${a} | ${fmt(min)} | ${fmt(max)} | ${fmt(totalMin)} | ${fmt(totalMax)} |`);
+  }
+  return lines.join('\n');
+}

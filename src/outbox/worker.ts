@@ -5,13 +5,16 @@ import { shortMessage } from '../tracing/spans.js';
 import { BatchTrace, nowMs, type Settled } from './attemptTrace.js';
 import { backoffDelay } from './backoff.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
-import { classifyError, type ItemOutcome } from './outcome.js';
-import { claimEvents, type ClaimRow } from './sql/claimEvents.js';
+import { OutboxMetrics } from './metrics.js';
+import { classifyError, ProjectionError, type ItemOutcome } from './outcome.js';
+import { claimEvents } from './sql/claimEvents.js';
+import { toEvent } from './claimedEvent.js';
 import { completeEvents } from './sql/completeEvents.js';
 import { failEvents, type FailItem } from './sql/failEvents.js';
 import { reclaimExpired } from './sql/reclaimExpired.js';
 import { releaseEvents } from './sql/releaseEvents.js';
 import { renewLease } from './sql/renewLease.js';
+import { selectSettled } from './sql/selectSettled.js';
 import type { OutboxEvent } from './types.js';
 
 export interface WorkerStats {
@@ -29,37 +32,15 @@ interface Held {
   readonly ids: string[];
   readonly token: string;
   readonly abort: AbortController;
+  /** Each event's process span (traceparent), recorded by the heartbeat; undefined when not traced. */
+  spans: (string | null)[] | undefined;
+  /** Set when the heartbeat found the lease gone, or on shutdown after the events were handed back. */
   lost: boolean;
+  /** A heartbeat statement is in flight (a slow database must not pile them up). */
+  beating: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
-function toEvent(r: ClaimRow, projection: string): OutboxEvent {
-  return {
-    id: r.id,
-    projection,
-    eventType: r.event_type,
-    aggregateType: r.aggregate_type,
-    aggregateId: r.aggregate_id,
-    aggregateVersion: Number(r.aggregate_version),
-    libraryId: r.library_id,
-    requestId: r.request_id,
-    traceparent: r.traceparent,
-    tracestate: r.tracestate,
-    payload: r.payload,
-    attempt: r.attempts,
-    previousOwner: r.previous_owner,
-    previousToken: r.previous_token,
-    reclaimed: r.last_reason === 'lease_expired',
-    previousLeaseMs: r.previous_lease_ms,
-    lastReason: r.last_reason,
-    lastDelayMs: r.last_delay_ms,
-    lastAttemptSpan: r.last_attempt_span,
-    readyAtMs: r.ready_at_ms,
-    readySource: r.ready_source,
-    claimedAtMs: r.claimed_at_ms,
-  };
-}
 
 /**
  * Claims events of one projection under a lease, writes them to the sink, and settles each
@@ -78,9 +59,12 @@ export class OutboxWorker {
   private held = new Set<Held>();
   private listener: PoolClient | undefined;
   private reclaimTimer: NodeJS.Timeout | undefined;
+  /** OpenTelemetry instruments (no-ops without a registered MeterProvider). */
+  private readonly metrics: OutboxMetrics;
 
   constructor(options: WorkerOptions) {
     this.options = compileWorkerOptions(options);
+    this.metrics = new OutboxMetrics(this.options.projection, this.options.sink.system);
   }
 
   get workerId(): string {
@@ -123,7 +107,7 @@ export class OutboxWorker {
     if (!inTime) {
       for (const h of this.held) {
         h.lost = true;
-        h.abort.abort(new Error('worker shutting down'));
+        h.abort.abort(new ProjectionError('worker shutting down', 'shutdown', true));
         try {
           const n = await releaseEvents(this.options.pool, h.ids, h.token, this.workerId);
           this.options.logger.warn({ worker_id: this.workerId, released: n }, 'released unfinished events on shutdown');
@@ -151,9 +135,13 @@ export class OutboxWorker {
     try {
       const client = await this.options.pool.connect();
       client.on('notification', () => this.kick());
+      let released = false;
       client.on('error', () => {
-        // Lost the LISTEN connection: fall back to polling, reconnect shortly.
-        if (this.listener === client) this.listener = undefined;
+        // Lost the LISTEN connection: fall back to polling, reconnect shortly. After stop()
+        // handed the client back, an error (say, Postgres shutting down) is not ours to handle.
+        if (released || this.listener !== client) return;
+        released = true;
+        this.listener = undefined;
         client.release(true);
         if (!this.stopping) void sleep(500).then(() => (this.stopping ? undefined : this.listen()));
       });
@@ -174,10 +162,15 @@ export class OutboxWorker {
 
   private async reclaim(): Promise<void> {
     try {
-      const n = await reclaimExpired(this.options.pool, this.options.projection, 1_000);
-      if (n > 0) {
+      const { reclaimed: n, dead } = await reclaimExpired(this.options.pool, this.options.projection, 1_000, this.options.maxAttempts);
+      if (n > 0 || dead > 0) {
         this.stats.reclaimed += n;
-        this.options.logger.warn({ worker_id: this.workerId, reclaimed: n, projection: this.options.projection }, 'reclaimed events with expired leases');
+        this.stats.dead += dead;
+        this.metrics.reclaimed(n, dead);
+        this.options.logger.warn(
+          { worker_id: this.workerId, reclaimed: n, dead_lettered: dead, projection: this.options.projection },
+          'reclaimed events with expired leases',
+        );
         this.kick();
       }
     } catch (err) {
@@ -192,8 +185,9 @@ export class OutboxWorker {
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
+      // Not unref'd: a running worker keeps its process alive even when every connection is
+      // gone (a Postgres restart closes them all, the LISTEN one included) until stop().
       const timer = setTimeout(done, this.options.pollIntervalMs);
-      timer.unref();
       const waiters = this.waiters;
       function done() {
         clearTimeout(timer);
@@ -217,7 +211,7 @@ export class OutboxWorker {
         failures++;
         const delay = Math.min(5_000, 50 * 2 ** Math.min(failures, 7));
         this.options.logger.warn({ err: shortMessage(err), worker_id: this.workerId, retry_in_ms: delay }, 'claim loop error; backing off');
-        await sleep(delay);
+        await new Promise<void>((r) => setTimeout(r, delay)); // ref'd, as in waitForWork
       }
     }
   }
@@ -240,9 +234,13 @@ export class OutboxWorker {
     this.stats.claimed += rows.length;
     this.stats.batches++;
     const events = rows.map((r) => toEvent(r, o.projection));
-    const held: Held = { ids: events.map((e) => e.id), token, abort: new AbortController(), lost: false };
+    const held: Held = { ids: events.map((e) => e.id), token, abort: new AbortController(), spans: undefined, lost: false, beating: false };
     this.held.add(held);
     const bt = new BatchTrace(o.projection, o.workerId, token, events, claimStart, claimEnd, o.sink.system);
+    if (bt.enabled) {
+      const spans = events.map((_, i) => bt.spanRef(i));
+      if (spans.some((s) => s !== null)) held.spans = spans;
+    }
     const heartbeat = setInterval(() => void this.heartbeat(held), o.heartbeatMs);
     heartbeat.unref();
     try {
@@ -255,6 +253,7 @@ export class OutboxWorker {
         const settled = await this.settle(events, outcomes, held, bt);
         const ackEnd = nowMs();
         bt.finish(outcomes, settled, { writeStart, writeEnd, ackStart, ackEnd });
+        this.metrics.recordBatch(events, outcomes, settled, writeEnd - writeStart, Date.now());
         return events.length;
       });
     } finally {
@@ -263,9 +262,25 @@ export class OutboxWorker {
     }
   }
 
+  /**
+   * The sink's bulk write, abandoned as soon as the lease is lost or the worker hands the
+   * batch back (a sink may ignore the signal; we stop waiting for it anyway).
+   */
   private async write(events: readonly OutboxEvent[], signal: AbortSignal): Promise<readonly ItemOutcome[]> {
     try {
-      const outcomes = await this.options.sink.write(events, signal);
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      });
+      aborted.catch(() => undefined);
+      let outcomes: readonly ItemOutcome[];
+      try {
+        outcomes = await Promise.race([this.options.sink.write(events, signal), aborted]);
+      } finally {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
+      }
       if (outcomes.length !== events.length) {
         throw new Error(`sink ${this.options.sink.name} answered ${outcomes.length} outcomes for ${events.length} events`);
       }
@@ -276,17 +291,25 @@ export class OutboxWorker {
     }
   }
 
+  /**
+   * Renews the batch's lease (and records each event's span, so a reclaim can link to it).
+   * Finding any event's lease gone means another attempt owns it: stop the work (abort) and
+   * do not ack; the events still ours are handed back by `settle`.
+   */
   private async heartbeat(held: Held): Promise<void> {
-    if (held.lost) return;
+    if (held.lost || held.beating) return;
+    held.beating = true;
     try {
-      const kept = await renewLease(this.options.pool, held.ids, held.token, this.options.leaseMs);
-      if (kept.size < held.ids.length) {
+      const kept = await renewLease(this.options.pool, held.ids, held.token, this.options.leaseMs, held.spans);
+      if (kept.size < held.ids.length && !held.lost) {
         held.lost = true;
-        held.abort.abort(new Error('lease lost'));
+        held.abort.abort(new ProjectionError('lease lost', 'lease_lost', true));
         this.options.logger.warn({ worker_id: this.workerId, lease_token: held.token, lost: held.ids.length - kept.size }, 'lease lost; abandoning the batch');
       }
     } catch (err) {
       this.options.logger.warn({ err: shortMessage(err) }, 'heartbeat failed; will try again');
+    } finally {
+      held.beating = false;
     }
   }
 
@@ -294,6 +317,7 @@ export class OutboxWorker {
   private async settle(events: readonly OutboxEvent[], outcomes: readonly ItemOutcome[], held: Held, bt: BatchTrace): Promise<Settled[]> {
     const o = this.options;
     const settled: Settled[] = new Array(events.length);
+    if (held.lost) return this.abandon(events, held);
     const doneIds: string[] = [];
     const fails: FailItem[] = [];
     const failIndex: number[] = [];
@@ -309,8 +333,9 @@ export class OutboxWorker {
       fails.push({ id: e.id, nextState: dead ? 'dead' : 'pending', delayMs, reason: out.reason, error: out.message.slice(0, 200), span: bt.spanRef(i) });
       failIndex.push(i);
     }
-    const acked = doneIds.length ? await this.withDbRetry(() => completeEvents(o.pool, doneIds, held.token)) : new Set<string>();
-    const failed = fails.length ? await this.withDbRetry(() => failEvents(o.pool, fails, held.token)) : new Set<string>();
+    const acked = doneIds.length ? await this.guarded(doneIds, held.token, () => completeEvents(o.pool, doneIds, held.token)) : new Set<string>();
+    const ids = fails.map((f) => f.id);
+    const failed = fails.length ? await this.guarded(ids, held.token, () => failEvents(o.pool, fails, held.token)) : new Set<string>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const out = outcomes[i]!;
@@ -328,18 +353,49 @@ export class OutboxWorker {
       else if (f.nextState === 'dead') this.stats.dead++;
       else this.stats.retried++;
     });
+    const stale = settled.filter((x) => x.ackRows === 0).length;
+    if (stale > 0) o.logger.warn({ worker_id: this.workerId, lease_token: held.token, stale }, 'stale ack: lease lost before the ack; another attempt owns these events');
     if (fails.length) o.logger.info({ worker_id: this.workerId, retried: fails.filter((f) => f.nextState === 'pending').length, dead: fails.filter((f) => f.nextState === 'dead').length, reasons: [...new Set(fails.map((f) => f.reason))] }, 'batch had failures');
     return settled;
   }
 
-  /** Settling must survive a dropped connection: try again on a fresh one, a few times. */
-  private async withDbRetry<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * The batch's lease is gone (the heartbeat found another owner) or was handed back on
+   * shutdown: no ack. Whatever is still ours under this token is handed back at once
+   * (guarded, so it touches nothing another attempt owns); every event is settled as `lost`
+   * with 0 rows, and its ack span records the stale ack.
+   */
+  private async abandon(events: readonly OutboxEvent[], held: Held): Promise<Settled[]> {
+    let released = 0;
+    if (!this.stopping) {
+      try {
+        released = await releaseEvents(this.options.pool, held.ids, held.token, this.workerId, 'lease_lost');
+      } catch (err) {
+        this.options.logger.warn({ err: shortMessage(err) }, 'could not hand back a lost batch; it returns after lease expiry');
+      }
+    }
+    this.stats.staleAcks += events.length - released;
+    this.options.logger.warn({ worker_id: this.workerId, lease_token: held.token, stale: events.length - released, released }, 'batch not acked: lease lost');
+    return events.map(() => ({ outcome: 'lost', ackRows: 0 }));
+  }
+
+  /**
+   * Runs a guarded settle statement; survives a dropped connection by running it again on a
+   * fresh one. The first run may have committed before the connection died: the statement
+   * is guarded (it cannot apply twice), and `selectSettled` recovers what the first run did,
+   * so an ack that happened is never reported as a stale ack.
+   */
+  private async guarded(ids: readonly string[], token: string, fn: () => Promise<Set<string>>): Promise<Set<string>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const got = await fn();
+        if (attempt === 1) return got;
+        for (const id of await selectSettled(this.options.pool, ids, token)) got.add(id);
+        return got;
       } catch (err) {
         const c = classifyError(err);
-        if (c.kind !== 'retry' || attempt >= 6 || (c.reason !== 'connection' && c.reason !== 'timeout')) throw err;
+        if (c.kind !== 'retry' || attempt >= 6 || (c.reason !== 'connection' && c.reason !== 'timeout' && c.reason !== 'unknown')) throw err;
+        this.options.logger.warn({ err: shortMessage(err), worker_id: this.workerId, attempt }, 'settle failed on the database; trying again');
         await sleep(50 * 2 ** attempt);
       }
     }

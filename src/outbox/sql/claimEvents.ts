@@ -33,6 +33,10 @@ export interface ClaimRow {
  */
 function claimSql(commitTimestamps: boolean): string {
   const committed = commitTimestamps ? 'pg_xact_commit_timestamp(xmin)' : 'null::timestamptz';
+  // The commit timestamp is read from the row version being claimed (the update makes a new
+  // one). The update finds its rows by primary key (`id = any(array(...))`), never by joining
+  // the CTE back to the table: the planner may hash-join that with a scan of the whole outbox,
+  // whose acked rows grow with time.
   return `with picked as (
       select id, ${committed} as committed_at
         from loomtrace.outbox
@@ -40,25 +44,31 @@ function claimSql(commitTimestamps: boolean): string {
        order by run_at, id
        limit $2
          for update skip locked
+    ), claimed as (
+      update loomtrace.outbox o
+         set state = 'claimed',
+             attempts = o.attempts + 1,
+             lease_token = $3,
+             lease_owner = $4,
+             claimed_at = clock_timestamp(),
+             lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000)
+       where o.id = any(array(select id from picked))
+      returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
+                o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
+                o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
+                o.run_at, o.enqueued_at, o.claimed_at
     )
-    update loomtrace.outbox o
-       set state = 'claimed',
-           attempts = o.attempts + 1,
-           lease_token = $3,
-           lease_owner = $4,
-           claimed_at = clock_timestamp(),
-           lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000)
-      from picked
-     where o.id = picked.id
-    returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
-              o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
-              o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
-              extract(epoch from case when o.attempts > 1 then o.run_at
-                                      else coalesce(picked.committed_at, o.enqueued_at) end)::float8 * 1000 as ready_at_ms,
-              case when o.attempts > 1 then 'run_at'
-                   when picked.committed_at is not null then 'commit_timestamp'
-                   else 'insert_time' end as ready_source,
-              extract(epoch from o.claimed_at)::float8 * 1000 as claimed_at_ms`;
+    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version, c.library_id,
+           c.request_id, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,
+           c.previous_token, c.previous_lease_ms, c.last_reason, c.last_delay_ms, c.last_attempt_span,
+           extract(epoch from case when c.attempts > 1 then c.run_at
+                                   else coalesce(p.committed_at, c.enqueued_at) end)::float8 * 1000 as ready_at_ms,
+           case when c.attempts > 1 then 'run_at'
+                when p.committed_at is not null then 'commit_timestamp'
+                else 'insert_time' end as ready_source,
+           extract(epoch from c.claimed_at)::float8 * 1000 as claimed_at_ms
+      from claimed c join picked p on p.id = c.id
+     order by c.id`;
 }
 
 const SQL_WITH_COMMIT_TS = claimSql(true);

@@ -3,22 +3,32 @@ import type { Queryable } from '../../db/pool.js';
 /**
  * Hands claimed events back at once (graceful shutdown), so that another worker picks them
  * up in milliseconds instead of after the lease expires. The attempt is not counted against
- * the event: `attempts` goes back down.
+ * the event: `attempts` goes back down. Also used for the part of a batch still ours after
+ * the heartbeat found the rest of it taken over (`lease_lost`). Wakes the other workers (the outbox trigger fires on
+ * inserts only). Returns how many were released.
  */
-export async function releaseEvents(db: Queryable, ids: readonly string[], leaseToken: string, owner: string): Promise<number> {
-  const { rowCount } = await db.query({
+export async function releaseEvents(
+  db: Queryable,
+  ids: readonly string[],
+  leaseToken: string,
+  owner: string,
+  reason: 'shutdown' | 'lease_lost' = 'shutdown',
+): Promise<number> {
+  const { rows } = await db.query<{ n: number }>({
     name: 'loomtrace_release',
     text: `with upd as (
              update loomtrace.outbox o
                 set state = 'pending', run_at = clock_timestamp(), attempts = o.attempts - 1,
                     previous_owner = o.lease_owner, previous_token = o.lease_token,
-                    last_reason = 'shutdown', lease_token = null
+                    last_reason = $4, last_delay_ms = 0, lease_token = null, lease_span = null
               where o.id = any($1::bigint[]) and o.lease_token = $2 and o.state = 'claimed'
              returning o.id, o.attempts, o.claimed_at
+           ), rec as (
+             insert into loomtrace.outbox_attempts (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason)
+             select id, attempts + 1, $2, $3, claimed_at, 'released', $4 from upd
            )
-           insert into loomtrace.outbox_attempts (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason)
-           select id, attempts + 1, $2, $3, claimed_at, 'released', 'shutdown' from upd`,
-    values: [ids, leaseToken, owner],
+           select count(*)::int as n, case when count(*) > 0 then pg_notify('loomtrace_outbox', '') end as notified from upd`,
+    values: [ids, leaseToken, owner, reason],
   });
-  return rowCount ?? 0;
+  return rows[0]?.n ?? 0;
 }

@@ -1,0 +1,138 @@
+/** Renders docs/BENCHMARKS.md from one suite run: figures, ratios, and each target met or missed. */
+import { fmt, median, percentile } from './env.js';
+import type { ApiResult, E2eResult } from './e2e.js';
+import { LABEL, SYSTEMS } from './systems.js';
+
+export interface Report {
+  date: string;
+  machine: string;
+  node: string;
+  postgres: string;
+  events: number;
+  runs: number;
+  samples: number;
+  /** events/s per run, keyed `system:procs`. */
+  drain: Record<string, number[]>;
+  tracing: { rates: Record<string, number[]>; cpuUs: Record<string, number[]>; spans: Record<string, number[]>; spansPerEvent: Record<string, number> } | undefined;
+  /** pick-up latency samples (ms) per system. */
+  latency: Record<string, number[]>;
+  e2e: E2eResult | undefined;
+  api: ApiResult | undefined;
+  workerRssMb: Record<string, number>;
+  versions?: Record<string, string>;
+}
+
+const x = (a: number, b: number) => (b > 0 ? a / b : NaN);
+const verdict = (ok: boolean, detail: string) => `${ok ? '**met**' : '**missed**'} (${detail})`;
+
+export function renderReport(r: Report, versions: Record<string, string> = r.versions ?? {}): string {
+  const L: string[] = [];
+  const rate = (k: string) => median(r.drain[k] ?? []);
+  L.push('# Benchmarks', '');
+  L.push('Written by `npm run bench` (bench/suite.ts); do not edit by hand. Re-run to refresh.', '');
+  L.push('## Setup', '');
+  L.push(`- Date: ${r.date}`);
+  L.push(`- Machine: ${r.machine} (shared with other work while measured: figures are noisy, compare the ratios)`);
+  L.push(`- Node ${r.node}; PostgreSQL ${r.postgres}, one server for every system, one database each`);
+  L.push(`- Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  L.push(`- Command: \`npm run bench\` (one system at a time, order rotated every repetition; each figure is the median of ${r.runs} runs)`);
+  L.push('- Settings: loomtrace worker defaults (batch 200, 2 batches in flight per process, LISTEN/NOTIFY); graphile-worker with its documented fast settings (`concurrency: 24`, `localQueue: { size: 500 }`, `completeJobBatchDelay: 0`, `failJobBatchDelay: 0`); pg-boss `work()` with `batchSize: 500`, two workers per process, `pollingIntervalSeconds: 0.5` (its minimum; pg-boss 10 has no LISTEN/NOTIFY)');
+  L.push('');
+
+  L.push(`## 1. Drain: ${fmt(r.events)} events, no-op handler, tracing off`, '');
+  L.push('Timed from `go` to the worker processes (already started) until every handler has seen every event and the database shows none unfinished (acked / completed / deleted).', '');
+  L.push('| worker processes | ' + SYSTEMS.map((s) => LABEL[s]).join(' | ') + ' | loomtrace ÷ graphile-worker |');
+  L.push('|---|' + SYSTEMS.map(() => '---:').join('|') + '|---:|');
+  for (const procs of [1, 2]) {
+    L.push(`| ${procs} | ` + SYSTEMS.map((s) => `${fmt(rate(`${s}:${procs}`))}/s`).join(' | ') + ` | ${fmt(x(rate(`loomtrace:${procs}`), rate(`graphile:${procs}`)), 2)}× |`);
+  }
+  L.push('', 'Runs (events/s): ' + Object.entries(r.drain).map(([k, v]) => `${k} [${v.map((n) => fmt(n)).join(', ')}]`).join('; '), '');
+
+  const t = r.tracing;
+  if (t) {
+    const off = median(t.rates['off'] ?? []);
+    const on100 = median(t.rates['on100'] ?? []);
+    const on10 = median(t.rates['on10'] ?? []);
+    const gw = median(t.rates['graphile'] ?? []);
+    L.push('## 2. Tracing cost (loomtrace drain, 1 worker process)', '');
+    L.push('The worker process starts the real OpenTelemetry SDK exactly as `dist/src/cli/worker.js` does (src/cli/telemetry.ts: NodeSDK, pg instrumentation, batch span processor, OTLP http/protobuf exporter) and exports to a local OTLP receiver that counts every span afterwards. Each event carries its own producer trace context (as the API stores it), sampled for all events (100%) or one in ten (10%, `parentbased_traceidratio`).', '');
+    const cpu = (k: string) => fmt(median(t.cpuUs[k] ?? []), 1);
+    L.push('| mode | events/s | ratio to tracing off | worker CPU per event (from go to shutdown, flush included) | spans received per run |');
+    L.push('|---|---:|---:|---:|---:|');
+    L.push(`| tracing off | ${fmt(off)} | 1.00 | ${cpu('off')} µs | – |`);
+    L.push(`| tracing on, 100% | ${fmt(on100)} | ${fmt(x(on100, off), 2)} | ${cpu('on100')} µs | ${fmt(median(t.spans['on100'] ?? []))} |`);
+    L.push(`| tracing on, 10% parent-based | ${fmt(on10)} | ${fmt(x(on10, off), 2)} | ${cpu('on10')} µs | ${fmt(median(t.spans['on10'] ?? []))} |`);
+    L.push(`| graphile-worker, untraced (same alternation) | ${fmt(gw)} | ${fmt(x(gw, off), 2)} | ${cpu('graphile')} µs | – |`);
+    L.push('', 'Spans per event at 100%: ' + Object.entries(t.spansPerEvent).sort().map(([n, c]) => `\`${n}\` ${fmt(c, 3)}`).join(', '), '');
+  }
+
+  L.push('## 3. Pick-up latency: enqueue commit → handler start, idle worker', '');
+  L.push(`${r.samples} samples each; the producer (this process) times from just before its autocommit enqueue statement to the handler's start in the worker process (same host clock), with a 15–25 ms pause between samples. The three systems' workers run side by side the whole time and take turns sample by sample.`, '');
+  L.push('| system | p50 | p99 | max |');
+  L.push('|---|---:|---:|---:|');
+  for (const s of SYSTEMS) {
+    const v = r.latency[s] ?? [];
+    L.push(`| ${LABEL[s]} | ${fmt(percentile(v, 50), 2)} ms | ${fmt(percentile(v, 99), 2)} ms | ${fmt(Math.max(...v), 2)} ms |`);
+  }
+  L.push('');
+
+  if (r.e2e) {
+    const e = r.e2e;
+    L.push(`## 4. End to end: PATCH /api/v1/blocks/:id → visible in search, ${e.rate} req/s for ${e.seconds} s, tracing on (100%)`, '');
+    L.push(`Real processes (dist/src/cli/api.js and worker.js, default settings, OTLP http/protobuf to a local receiver). Open loop: request i is due at start + i/${e.rate} s and is timed from then; "visible" is the first poll (every ~1 ms) of \`search.blocks\` that shows the block at the PATCH's version or newer.`, '');
+    L.push(`| PATCHes | seen in search | errors | p50 | p99 | max | spans exported | peak RSS API | peak RSS worker |`);
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    L.push(`| ${fmt(e.sent)} | ${fmt(e.visible)} | ${e.errors} | ${fmt(percentile(e.samples, 50), 1)} ms | ${fmt(percentile(e.samples, 99), 1)} ms | ${fmt(Math.max(...e.samples), 1)} ms | ${fmt(e.spans)} | ${fmt(e.apiRssMb)} MB | ${fmt(e.workerRssMb)} MB |`);
+    L.push('', 'Where the time goes:', '');
+    L.push('| part | p50 | p99 |');
+    L.push('|---|---:|---:|');
+    L.push(`| due → PATCH response (the API: transaction with the outbox insert, commit) | ${fmt(percentile(e.responses, 50), 1)} ms | ${fmt(percentile(e.responses, 99), 1)} ms |`);
+    L.push(`| PATCH response → visible (the outbox: notify, claim, search write, poll) | ${fmt(percentile(e.afterResponse, 50), 1)} ms | ${fmt(percentile(e.afterResponse, 99), 1)} ms |`);
+    L.push('');
+  }
+  if (r.api) {
+    const a = r.api;
+    L.push(`## 5. API throughput: PATCH, autocannon, ${a.connections} connections, ${a.seconds} s per run, tracing on (100%) vs off, alternated`, '');
+    L.push('| tracing | req/s (median) | runs | peak RSS API |');
+    L.push('|---|---:|---|---:|');
+    L.push(`| off | ${fmt(median(a.off))} | ${a.off.map((n) => fmt(n)).join(', ')} | ${fmt(a.apiRssMb.off)} MB |`);
+    L.push(`| on | ${fmt(median(a.on))} | ${a.on.map((n) => fmt(n)).join(', ')} | ${fmt(a.apiRssMb.on)} MB |`);
+    L.push('', `Ratio on ÷ off: ${fmt(x(median(a.on), median(a.off)), 2)}. autocannon runs in the bench process on the same 2 cores as the API and Postgres.`, '');
+  }
+
+  L.push('## 6. Memory: peak RSS (VmHWM)', '');
+  L.push('The traced drains (`drain traced …`) run with `OTEL_BSP_MAX_QUEUE_SIZE=65536` so that no span is dropped while 20,000 events drain in about a second; the spans waiting for export are what their extra memory holds. With the SDK default (2,048) memory stays lower and spans are dropped instead.', '');
+  L.push('| process | peak RSS |');
+  L.push('|---|---:|');
+  for (const [k, v] of Object.entries(r.workerRssMb)) L.push(`| ${k} | ${fmt(v)} MB |`);
+  L.push('');
+
+  L.push('## Targets (issue 6, and issue 2 for the drain)', '');
+  const g1 = rate('graphile:1');
+  const g2 = rate('graphile:2');
+  const l1 = rate('loomtrace:1');
+  const l2 = rate('loomtrace:2');
+  L.push(`- Drain ≥ 20,000 events/s (issue 2), 1 process: ${verdict(l1 >= 20_000, `${fmt(l1)}/s`)}`);
+  L.push(`- Drain with tracing off ≥ 2.0× graphile-worker fast settings: 1 process ${verdict(x(l1, g1) >= 2, `${fmt(x(l1, g1), 2)}×`)}; 2 processes ${verdict(x(l2, g2) >= 2, `${fmt(x(l2, g2), 2)}×`)}`);
+  if (t) {
+    const off = median(t.rates['off'] ?? []);
+    const on100 = median(t.rates['on100'] ?? []);
+    const on10 = median(t.rates['on10'] ?? []);
+    const gw = median(t.rates['graphile'] ?? []);
+    L.push(`- Traced 100% ≥ 1.0× graphile-worker untraced: ${verdict(x(on100, gw) >= 1, `${fmt(x(on100, gw), 2)}×`)}`);
+    L.push(`- Ratio to tracing off ≥ 0.75 at 100%: ${verdict(x(on100, off) >= 0.75, fmt(x(on100, off), 2))}; ≥ 0.95 at 10%: ${verdict(x(on10, off) >= 0.95, fmt(x(on10, off), 2))}`);
+  }
+  const lt = r.latency['loomtrace'] ?? [];
+  const gl = r.latency['graphile'] ?? [];
+  if (lt.length && gl.length) {
+    L.push(`- Pick-up p50 and p99 no worse than graphile-worker: p50 ${verdict(percentile(lt, 50) <= percentile(gl, 50), `${fmt(percentile(lt, 50), 2)} vs ${fmt(percentile(gl, 50), 2)} ms`)}; p99 ${verdict(percentile(lt, 99) <= percentile(gl, 99), `${fmt(percentile(lt, 99), 2)} vs ${fmt(percentile(gl, 99), 2)} ms`)}`);
+  }
+  if (r.e2e) L.push(`- End to end p99 ≤ 50 ms at 200 req/s: ${verdict(percentile(r.e2e.samples, 99) <= 50, `${fmt(percentile(r.e2e.samples, 99), 1)} ms`)}`);
+  if (r.api) L.push(`- API throughput with tracing ≥ 0.85× without: ${verdict(x(median(r.api.on), median(r.api.off)) >= 0.85, `${fmt(x(median(r.api.on), median(r.api.off)), 2)}×`)}`);
+  // The target is about measurements 1 (drain) and 4 (end to end); the traced drains hold a
+  // 65,536-span export queue on purpose and are shown apart.
+  const workerPeaks = Object.entries(r.workerRssMb).filter(([k]) => k.startsWith('drain loomtrace') || k === 'e2e worker').map(([, v]) => v);
+  L.push(`- Worker peak RSS ≤ 150 MB (during 1 and 4): ${verdict(Math.max(...workerPeaks) <= 150, `highest ${fmt(Math.max(...workerPeaks))} MB`)}`);
+  L.push('');
+  return L.join('\n');
+}

@@ -1,0 +1,179 @@
+/**
+ * Runs worker processes (bench/drainChild) against a producer: a timed drain of a bulk
+ * backlog, or pick-up latency samples with the worker idle.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { DIST, epochMs, sleep } from './env.js';
+import type { Producer, SystemName } from './systems.js';
+
+const CHILD = path.join(DIST, 'bench', 'drainChild.js');
+
+interface Child {
+  proc: ChildProcess;
+  seen: number;
+  next(type: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  onPicked?: (starts: [number, number][]) => void;
+}
+
+function startChild(system: SystemName, url: string, opts: Record<string, number>, env: Record<string, string>): Child {
+  const proc = fork(CHILD, [system, url], {
+    env: { ...process.env, BENCH_OPTS: JSON.stringify(opts), ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" profiles the worker processes.
+    execArgv: (process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean),
+  });
+  const waiting = new Map<string, (m: Record<string, unknown>) => void>();
+  const got = new Map<string, Record<string, unknown>>();
+  const child: Child = {
+    proc,
+    seen: 0,
+    next(type, timeoutMs = 60_000) {
+      const early = got.get(type);
+      if (early) {
+        got.delete(type);
+        return Promise.resolve(early);
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`${system} worker: no ${type} within ${timeoutMs} ms`)), timeoutMs);
+        waiting.set(type, (m) => {
+          clearTimeout(t);
+          resolve(m);
+        });
+      });
+    },
+  };
+  proc.on('message', (m: Record<string, unknown>) => {
+    const type = String(m['type']);
+    if (type === 'progress') child.seen = Number(m['seen']);
+    else if (type === 'picked') child.onPicked?.(m['starts'] as [number, number][]);
+    else {
+      const w = waiting.get(type);
+      if (w) {
+        waiting.delete(type);
+        w(m);
+      } else got.set(type, m);
+    }
+  });
+  proc.on('exit', (code) => {
+    for (const [type, w] of waiting) w({ type, error: `exited ${code}` });
+    waiting.clear();
+  });
+  return child;
+}
+
+async function stopAll(children: Child[], cpu: number[] = []): Promise<number[]> {
+  const rss: number[] = [];
+  await Promise.all(
+    children.map(async (c) => {
+      c.proc.send({ type: 'stop' });
+      const m = await c.next('stopped', 30_000).catch(() => ({}) as Record<string, unknown>);
+      if (typeof m['rssMb'] === 'number') rss.push(m['rssMb']);
+      if (typeof m['cpuMs'] === 'number') cpu.push(m['cpuMs']);
+      if (c.proc.exitCode === null) await new Promise((r) => c.proc.once('exit', r));
+    }),
+  );
+  return rss;
+}
+
+export interface DrainResult {
+  events: number;
+  ms: number;
+  perSecond: number;
+  peakRssMb: number;
+  /** CPU time of the worker processes (user + system) from `go` to the end of their shutdown (span flush included), ms. */
+  workerCpuMs: number;
+}
+
+/**
+ * Enqueues `n` events, starts `procs` worker processes, and times from `go` until the
+ * handlers have seen every event and the database shows none unfinished.
+ */
+export async function drain(
+  p: Producer,
+  n: number,
+  procs: number,
+  opts: Record<string, number> = {},
+  env: Record<string, string> = {},
+  sampledEvery?: number,
+): Promise<DrainResult> {
+  await p.clean();
+  await p.enqueueBulk(n, sampledEvery);
+  const children = Array.from({ length: procs }, () => startChild(p.name, p.url, opts, env));
+  try {
+    await Promise.all(children.map((c) => c.next('ready')));
+    const t0 = epochMs();
+    for (const c of children) c.proc.send({ type: 'go' });
+    const deadline = Date.now() + 120_000;
+    while (children.reduce((s, c) => s + c.seen, 0) < n) {
+      if (Date.now() > deadline) throw new Error(`${p.name}: drain did not finish (seen ${children.map((c) => c.seen).join('+')} of ${n})`);
+      if (children.some((c) => c.proc.exitCode !== null)) throw new Error(`${p.name}: a worker process exited during the drain`);
+      await sleep(1);
+    }
+    // Handlers have seen everything; done means settled in the database.
+    while ((await p.remaining()) > 0) {
+      if (Date.now() > deadline) throw new Error(`${p.name}: events handled but not settled`);
+      await sleep(1);
+    }
+    const ms = epochMs() - t0;
+    const cpu: number[] = [];
+    const rss = await stopAll(children, cpu);
+    return { events: n, ms, perSecond: (n * 1000) / ms, peakRssMb: Math.max(0, ...rss), workerCpuMs: cpu.reduce((a, b) => a + b, 0) };
+  } catch (err) {
+    for (const c of children) c.proc.kill('SIGKILL');
+    throw err;
+  }
+}
+
+/**
+ * Pick-up latency: with the workers idle, enqueue one event in its own transaction and time
+ * from just before the enqueue statement (which commits) to the handler's start, `count`
+ * times per system. The systems take turns sample by sample (all their workers run the whole
+ * time), so that a busy moment on a shared machine hits them alike.
+ */
+export async function pickupLatency(
+  systems: readonly { p: Producer; opts: Record<string, number> }[],
+  count: number,
+): Promise<Map<SystemName, number[]>> {
+  const out = new Map<SystemName, number[]>();
+  const running: { p: Producer; child: Child; starts: Map<number, number>; wake?: () => void }[] = [];
+  try {
+    for (const { p, opts } of systems) {
+      await p.clean();
+      const child = startChild(p.name, p.url, { ...opts, latency: 1 }, {});
+      const r: (typeof running)[number] = { p, child, starts: new Map() };
+      child.onPicked = (list) => {
+        for (const [id, t] of list) r.starts.set(id, t);
+        r.wake?.();
+      };
+      running.push(r);
+      await child.next('ready');
+      child.proc.send({ type: 'go' });
+      await child.next('started');
+      out.set(p.name, []);
+    }
+    await sleep(300);
+    for (let i = 0; i < count; i++) {
+      for (const r of running) {
+        const t0 = epochMs();
+        await r.p.enqueueOne(i);
+        const deadline = Date.now() + 10_000;
+        while (!r.starts.has(i)) {
+          if (Date.now() > deadline) throw new Error(`${r.p.name}: sample ${i} was not picked up within 10 s`);
+          await new Promise<void>((resolve) => {
+            r.wake = resolve;
+            setTimeout(resolve, 20);
+          });
+        }
+        out.get(r.p.name)!.push(r.starts.get(i)! - t0);
+        // Let the worker go idle again (and completion batching settle) before the next one.
+        await sleep(15 + Math.random() * 10);
+      }
+    }
+    await stopAll(running.map((r) => r.child));
+    return out;
+  } catch (err) {
+    for (const r of running) r.child.proc.kill('SIGKILL');
+    throw err;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench`: the whole side-by-side suite in one run, on one Postgres, A/B alternated,
+ * then docs/BENCHMARKS.md. Sections (BENCH_ONLY=drain,tracing,latency,e2e,api to pick some;
+ * the document is written only when all ran): drain, tracing cost, pick-up latency, end to end,
+ * API throughput with tracing on and off. Memory is read from /proc (VmHWM) along the way.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { apiThroughput, endToEnd, type ApiResult, type E2eResult } from './e2e.js';
+import { ROOT, fmt, percentile, startBenchPostgres } from './env.js';
+import { startReceiver } from './otlpReceiver.js';
+import { drain, pickupLatency } from './runner.js';
+import { renderReport, type Report } from './report.js';
+import { LABEL, SYSTEMS, producer, type Producer, type SystemName } from './systems.js';
+
+const N = Number(process.env['BENCH_EVENTS'] ?? 20_000);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
+const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 200);
+const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter(Boolean);
+const want = (s: string) => only.length === 0 || only.includes(s);
+const log = (s: string) => console.log(s);
+
+/** Settings per system: loomtrace's defaults; the peers' fast settings. */
+const SETTINGS: Record<SystemName, Record<string, number>> = {
+  // BENCH_LOOMTRACE_OPTS='{"batchSize":500}' tries other worker options.
+  loomtrace: JSON.parse(process.env['BENCH_LOOMTRACE_OPTS'] ?? '{}') as Record<string, number>,
+  graphile: { concurrency: 24, localQueue: 500 },
+  pgboss: { batchSize: 500, workers: 2 },
+};
+
+const pgh = await startBenchPostgres(log);
+const report: Report = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, ${process.platform} ${process.arch}`,
+  node: process.version,
+  postgres: `${pgh.serverVersion} (${pgh.kind})`,
+  events: N,
+  runs: RUNS,
+  samples: SAMPLES,
+  drain: {},
+  tracing: undefined,
+  latency: {},
+  e2e: undefined,
+  api: undefined,
+  workerRssMb: {},
+  versions: Object.fromEntries(
+    ['graphile-worker', 'pg-boss', 'pg', '@opentelemetry/sdk-node', '@opentelemetry/sdk-trace-base', 'autocannon'].map((m) => [
+      m,
+      (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', m, 'package.json'), 'utf8')) as { version: string }).version,
+    ]),
+  ),
+};
+
+const producers = {} as Record<SystemName, Producer>;
+try {
+  for (const s of SYSTEMS) producers[s] = await producer(s, await pgh.database(`bench_${s}`));
+
+  if (want('drain')) {
+    log(`\n## Drain: ${fmt(N)} events, no-op handler, tracing off, median of ${RUNS}, systems alternated`);
+    for (const procs of [1, 2]) {
+      const rates: Record<SystemName, number[]> = { loomtrace: [], graphile: [], pgboss: [] };
+      for (let rep = 0; rep < RUNS; rep++) {
+        const order = SYSTEMS.map((_, k) => SYSTEMS[(k + rep) % SYSTEMS.length]!);
+        for (const s of order) {
+          const r = await drain(producers[s], N, procs, SETTINGS[s]);
+          rates[s].push(r.perSecond);
+          report.workerRssMb[`drain ${LABEL[s]} ×${procs}`] = Math.max(report.workerRssMb[`drain ${LABEL[s]} ×${procs}`] ?? 0, r.peakRssMb);
+          log(`  ${procs} proc  ${LABEL[s].padEnd(16)} ${fmt(r.perSecond).padStart(8)} events/s  (rss ${fmt(r.peakRssMb)} MB)`);
+        }
+      }
+      for (const s of SYSTEMS) report.drain[`${s}:${procs}`] = rates[s];
+    }
+  }
+
+  if (want('tracing')) {
+    log(`\n## Tracing cost: loomtrace drain, 1 worker process, real SDK + OTLP/protobuf exporter to a local receiver`);
+    const rx = await startReceiver();
+    const traced = (sampler: string, arg?: string): Record<string, string> => ({
+      BENCH_TRACING: '1',
+      OTEL_SERVICE_NAME: 'bench-worker',
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: sampler,
+      ...(arg ? { OTEL_TRACES_SAMPLER_ARG: arg } : {}),
+      // The queue big enough that no span is dropped at this rate (the receiver's count proves
+      // it); export batches stay at the default 512 so serializing one never stalls the loop long.
+      OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    });
+    const modes = [
+      { key: 'off', env: {} as Record<string, string>, every: 1 },
+      { key: 'on100', env: traced('parentbased_always_on'), every: 1 },
+      { key: 'on10', env: traced('parentbased_traceidratio', '0.1'), every: 10 },
+      { key: 'graphile', env: {}, every: 1 },
+    ];
+    const rates: Record<string, number[]> = { off: [], on100: [], on10: [], graphile: [] };
+    const cpuUs: Record<string, number[]> = { off: [], on100: [], on10: [], graphile: [] };
+    const spans: Record<string, number[]> = { on100: [], on10: [] };
+    let perEvent: Record<string, number> = {};
+    for (let rep = 0; rep < RUNS; rep++) {
+      for (let k = 0; k < modes.length; k++) {
+        const m = modes[(k + rep) % modes.length]!;
+        rx.reset();
+        const r = m.key === 'graphile'
+          ? await drain(producers.graphile, N, 1, SETTINGS.graphile)
+          : await drain(producers.loomtrace, N, 1, SETTINGS.loomtrace, m.env, m.every);
+        rates[m.key]!.push(r.perSecond);
+        cpuUs[m.key]!.push((r.workerCpuMs * 1000) / N);
+        let note = `, worker CPU ${fmt((r.workerCpuMs * 1000) / N, 1)} µs/event`;
+        if (m.key.startsWith('on')) {
+          const counts = rx.count();
+          const total = [...counts.values()].reduce((a, b) => a + b, 0);
+          spans[m.key]!.push(total);
+          if (m.key === 'on100') perEvent = Object.fromEntries([...counts].map(([name, c]) => [name, c / N]));
+          note += `, ${fmt(total)} spans received (${fmt(rx.bytes() / 2 ** 20, 1)} MiB)`;
+          report.workerRssMb[`drain traced ${m.key}`] = Math.max(report.workerRssMb[`drain traced ${m.key}`] ?? 0, r.peakRssMb);
+        }
+        log(`  ${m.key.padEnd(9)} ${fmt(r.perSecond).padStart(8)} events/s${note}`);
+      }
+    }
+    await rx.close();
+    report.tracing = { rates, cpuUs, spans, spansPerEvent: perEvent };
+  }
+
+  if (want('latency')) {
+    log(`\n## Pick-up latency: enqueue commit → handler start, idle worker, ${SAMPLES} samples`);
+    const res = await pickupLatency(SYSTEMS.map((s) => ({ p: producers[s], opts: SETTINGS[s] })), SAMPLES);
+    for (const s of SYSTEMS) {
+      const v = res.get(s) ?? [];
+      report.latency[s] = v;
+      log(`  ${LABEL[s].padEnd(16)} p50 ${fmt(percentile(v, 50), 2)} ms  p99 ${fmt(percentile(v, 99), 2)} ms`);
+    }
+  }
+
+  let e2e: E2eResult | undefined;
+  if (want('e2e')) {
+    log(`\n## End to end: PATCH → visible in search, 200 req/s for 30 s, tracing on`);
+    e2e = await endToEnd(await pgh.database('bench_wordloom'), log, 200, Number(process.env['BENCH_E2E_SECONDS'] ?? 30));
+    report.e2e = e2e;
+    report.workerRssMb['e2e worker'] = e2e.workerRssMb;
+    report.workerRssMb['e2e api'] = e2e.apiRssMb;
+  }
+  let api: ApiResult | undefined;
+  if (want('api')) {
+    log(`\n## API throughput: PATCH with autocannon, tracing on vs off, alternated`);
+    api = await apiThroughput(await pgh.database('bench_wordloom'), RUNS, log);
+    report.api = api;
+  }
+
+  if (only.length === 0) {
+    const file = path.join(ROOT, 'docs', 'BENCHMARKS.md');
+    writeFileSync(file, renderReport(report));
+    log(`\nwrote ${path.relative(ROOT, file)}`);
+  } else {
+    log('\n(BENCH_ONLY set: docs/BENCHMARKS.md not written)');
+  }
+  writeFileSync(path.join(ROOT, '.loomtrace', 'bench-last.json'), JSON.stringify(report, null, 1));
+} finally {
+  for (const p of Object.values(producers)) await p.close().catch(() => undefined);
+  await pgh.stop();
+}

@@ -1,0 +1,65 @@
+/**
+ * Adapters from the two official clients to `ClusterClient`. Both are created with their own
+ * retries off (the outbox retries per item) and a request timeout.
+ */
+import { Client as EsClient } from '@elastic/elasticsearch';
+import { Client as OsClient } from '@opensearch-project/opensearch';
+import type { ClusterClient } from './sink.js';
+
+export interface ClusterClientOptions {
+  url: string;
+  /** Per request. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export function elasticsearchClient(o: ClusterClientOptions): ClusterClient {
+  const client = new EsClient({ node: o.url, maxRetries: 0, requestTimeout: o.requestTimeoutMs ?? 30_000 });
+  return {
+    system: 'elasticsearch',
+    async bulk(operations, signal) {
+      // The sink makes its own bulk span with the current database conventions (`db.system.name`);
+      // the client's built-in span would duplicate it under the older `db.system` key.
+      const r = await client.bulk({ operations }, { meta: true, signal, maxRetries: 0, openTelemetry: { enabled: false } });
+      return { statusCode: r.statusCode ?? 200, headers: (r.headers ?? {}) as Record<string, unknown>, body: r.body as never };
+    },
+    async indexExists(index) {
+      return client.indices.exists({ index });
+    },
+    async createIndex(index, body) {
+      await client.indices.create({ index, settings: body.settings as never, mappings: body.mappings as never });
+    },
+    async ping() {
+      await client.ping();
+    },
+    close: () => client.close(),
+  };
+}
+
+export function opensearchClient(o: ClusterClientOptions): ClusterClient {
+  const client = new OsClient({ node: o.url, maxRetries: 0, requestTimeout: o.requestTimeoutMs ?? 30_000 });
+  return {
+    system: 'opensearch',
+    async bulk(operations, signal) {
+      const req = client.bulk({ body: operations as never }, { maxRetries: 0 });
+      // This client has no AbortSignal option; its request promise can be aborted.
+      const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        const r = await req;
+        return { statusCode: r.statusCode ?? 200, headers: (r.headers ?? {}) as Record<string, unknown>, body: r.body as never };
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    },
+    async indexExists(index) {
+      return (await client.indices.exists({ index })).body === true;
+    },
+    async createIndex(index, body) {
+      await client.indices.create({ index, body: body as never });
+    },
+    async ping() {
+      await client.ping();
+    },
+    close: () => client.close(),
+  };
+}
