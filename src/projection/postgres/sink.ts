@@ -62,7 +62,9 @@ export class PostgresSearchSink implements Sink {
       }
     });
     if (newest.size > 0) {
-      const docs = [...newest.values()];
+      // One order for every worker: two batches that touch the same blocks lock them in the
+      // same order, so concurrent upserts wait for each other instead of deadlocking.
+      const docs = [...newest.values()].sort((a, b) => (a.doc.blockId < b.doc.blockId ? -1 : a.doc.blockId > b.doc.blockId ? 1 : 0));
       const written = await upsertBlocks(this.pool, docs.map((d) => d.doc));
       for (const { doc, index } of docs) outcomes[index] = written.has(doc.blockId) ? WRITTEN : STALE;
     }
