@@ -134,6 +134,18 @@ describe('explorer in Chromium', { skip }, () => {
       else assert.ok(steps.includes('written=failed'), steps.join(' '));
       await page.screenshot({ path: path.join(ARTIFACTS, shot), fullPage: true });
     }
+    // The replay of the retrying event, and pipeline health.
+    await page.goto(`${ex.uiUrl}/block?id=${indexedBlock}`);
+    await page.locator('a', { hasText: /^replay event/ }).click();
+    await page.waitForSelector('#timeline tr');
+    const steps = await page.$$eval('#timeline tr td:nth-child(2)', (els) => els.map((e) => e.textContent));
+    assert.deepEqual(steps, ['enqueued', 'claimed', 'retry', 'claimed', 'acked']);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-event-replay.png'), fullPage: true });
+    await page.goto(`${ex.uiUrl}/health`);
+    await page.waitForSelector('svg.chart');
+    assert.equal(await page.locator('svg.chart').count(), 5);
+    assert.match((await page.textContent('.cards')) ?? '', /dead letters/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-health.png'), fullPage: true });
     // The indexed block's page links to its trace, which opens.
     await page.goto(`${ex.uiUrl}/block?id=${indexedBlock}`);
     await page.locator('a', { hasText: 'open the trace' }).click();

@@ -213,12 +213,15 @@ describe('block diagnosis', () => {
   test('events list, health, and the CLI: why / events --dead / trace, with --json', async () => {
     const deadList = (await (await fetch(`${ex.uiUrl}/api/events?state=dead`)).json()) as { events: { aggregateId: string; lastReason: string }[] };
     assert.deepEqual(deadList.events.map((e) => [e.aggregateId, e.lastReason]), [[dead, 'http_400']]);
-    const h = (await (await fetch(`${ex.uiUrl}/api/health?minutes=5`)).json()) as { now: { dead: number; pending: number; done: number; queueDepth: number }; series: { done: number; retries: number }[] };
+    const h = (await (await fetch(`${ex.uiUrl}/api/health?minutes=5`)).json()) as { now: { dead: number; pending: number; done: number; queueDepth: number }; series: { done: number; retries: number; queueDepth: number }[] };
     assert.equal(h.now.dead, 1);
     assert.equal(h.now.done, 2);
     assert.equal(h.series.length, 5);
     assert.equal(h.series.reduce((n, b) => n + b.retries, 0), 2);
     assert.equal(h.series.reduce((n, b) => n + b.done, 0), 2);
+    // The last minute's depth is the queue now (pending + claimed).
+    assert.equal(h.series[h.series.length - 1]!.queueDepth, h.now.queueDepth);
+    assert.ok(h.now.queueDepth >= 3, `queued, retrying and the patched block are unfinished (${h.now.queueDepth})`);
 
     const why = await cli(['why', 'block', dead, '--json']);
     assert.equal(why.code, 1, why.err);

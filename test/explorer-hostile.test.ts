@@ -166,14 +166,22 @@ describe('explorer receiver under hostile input', () => {
     const blocker = await db.pool.connect();
     await blocker.query('begin');
     await blocker.query('lock table explorer.spans in access exclusive mode');
-    const first = post(protoRequest(Array.from({ length: 900 }, () => span())));
-    await new Promise((r) => setTimeout(r, 200));
-    const second = await post(protoRequest(Array.from({ length: 200 }, () => span())));
-    assert.equal(second.status, 429);
-    assert.equal(second.headers.get('retry-after'), '1');
-    await blocker.query('rollback');
-    blocker.release();
-    assert.equal((await first).status, 200, 'the queued request is written once the table is free');
+    let first: Promise<{ status: number }> | undefined;
+    try {
+      first = post(protoRequest(Array.from({ length: 900 }, () => span())));
+      const until = Date.now() + 15_000;
+      while (ex.queue.stats.queuedSpans < 900) {
+        assert.ok(Date.now() < until, 'the first request reaches the write queue');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const second = await post(protoRequest(Array.from({ length: 200 }, () => span())));
+      assert.equal(second.status, 429);
+      assert.equal(second.headers.get('retry-after'), '1');
+    } finally {
+      await blocker.query('rollback');
+      blocker.release();
+    }
+    assert.equal((await first!).status, 200, 'the queued request is written once the table is free');
     await stillServing();
   });
 

@@ -11,6 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { freePort, startProcess } from './support/procs.js';
 import { compileExplorerOptions } from '../src/explorer/options.js';
 import { startExplorer, type RunningExplorer } from '../src/explorer/explorer.js';
 
@@ -206,5 +207,26 @@ describe('explorer token', () => {
     } finally {
       await guarded.close();
     }
+  });
+});
+
+describe('explorer process', () => {
+  test('`node dist/src/cli/explorer.js` serves the UI and the receiver, and stops cleanly on SIGTERM', async () => {
+    const [ui, otlp] = [await freePort(), await freePort()];
+    const p = startProcess('explorer', 'explorer.js', { DATABASE_URL: db.url, EXPLORER_PORT: String(ui), EXPLORER_OTLP_PORT: String(otlp) });
+    try {
+      await p.waitFor(/explorer listening/, 30_000);
+      const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'e'.repeat(32), spanId: 'f'.repeat(16), name: 'from a process', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }] });
+      assert.equal((await fetch(`http://127.0.0.1:${otlp}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status, 200);
+      const t = (await (await fetch(`http://127.0.0.1:${ui}/api/traces/${'e'.repeat(32)}`)).json()) as { spans: { name: string }[] };
+      assert.equal(t.spans[0]!.name, 'from a process');
+      await p.stop();
+      assert.equal(await p.exited, 0);
+    } finally {
+      await p.stop();
+    }
+    const bad = startProcess('explorer-bad', 'explorer.js', { DATABASE_URL: db.url, EXPLORER_HOST: '0.0.0.0', EXPLORER_TOKEN: '' });
+    assert.equal(await bad.exited, 2, 'a non-loopback bind without a token refuses to start');
+    assert.ok(bad.lines.some((l) => l.includes('EXPLORER_TOKEN')));
   });
 });

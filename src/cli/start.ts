@@ -21,7 +21,13 @@ import { explorerOptionsFromEnv } from '../explorer/options.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const config = loadConfig();
 const demo = process.argv.includes('--demo');
-const explorerOptions = explorerOptionsFromEnv(process.env);
+let explorerOptions: ReturnType<typeof explorerOptionsFromEnv>;
+try {
+  explorerOptions = explorerOptionsFromEnv(process.env);
+} catch (err) {
+  process.stderr.write(`loomtrace: ${(err as Error).message}\n`);
+  process.exit(2);
+}
 const logsDir = path.join(config.dataDir, 'logs');
 mkdirSync(logsDir, { recursive: true });
 const say = (line: string) => process.stdout.write(`${line}\n`);

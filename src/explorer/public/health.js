@@ -28,6 +28,8 @@ function chart(title, series, buckets) {
     let d = '';
     x.values.forEach((v, i) => { if (v !== null) d += `${d ? 'L' : 'M'}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; });
     if (d) s.append(svg('path', { d, fill: 'none', stroke: x.color, 'stroke-width': 1.6 }));
+    // Dots too, so a minute with data between empty ones still shows.
+    x.values.forEach((v, i) => { if (v !== null && v > 0) s.append(svg('circle', { cx: X(i).toFixed(1), cy: Y(v).toFixed(1), r: 2.5, fill: x.color })); });
   }
   const first = svg('text', { x: L, y: H - 4 });
   first.textContent = buckets[0] ? buckets[0].t.slice(11, 16) : '';
@@ -55,6 +57,12 @@ async function render() {
   for (const s of h.steps) steps.append(el('tr', {}, el('td', { text: s.name }), el('td', { class: 'num', text: s.count }), el('td', { class: 'num', text: fmtMs(s.p95Ms) })));
   content.replaceChildren(
     cards,
+    chart('Queue depth (pending + claimed, end of each minute)', [
+      { name: 'queue depth', color: '#3557d4', values: b.map((x) => x.queueDepth) },
+    ], b),
+    chart('Oldest unfinished event age', [
+      { name: 'age', color: '#b7791f', values: b.map((x) => (x.oldestUnfinishedSeconds === null ? null : x.oldestUnfinishedSeconds * 1000)), fmt: fmtMs },
+    ], b),
     chart('Commit → ack lag per minute', [
       { name: 'p50', color: '#3557d4', values: b.map((x) => x.lagP50Ms), fmt: fmtMs },
       { name: 'p95', color: '#d17a22', values: b.map((x) => x.lagP95Ms) },

@@ -8,6 +8,8 @@ export async function pipelineHealth(db: Queryable, minutes = 30) {
     now: { pending: now.pending, claimed: now.claimed, dead: now.dead, done: now.done, queueDepth: now.pending + now.claimed, oldestPendingSeconds: now.oldest_pending_s },
     series: series.map((b) => ({
       t: b.t.toISOString(),
+      queueDepth: b.depth,
+      oldestUnfinishedSeconds: b.oldest_s,
       done: b.done,
       enqueued: b.enqueued,
       lagP50Ms: b.lag_p50_ms,

@@ -22,6 +22,8 @@ export async function selectHealthNow(db: Queryable): Promise<HealthNow> {
 
 export interface HealthBucket {
   t: Date;
+  depth: number;
+  oldest_s: number | null;
   done: number;
   lag_p50_ms: number | null;
   lag_p95_ms: number | null;
@@ -63,11 +65,24 @@ export async function selectHealthSeries(db: Queryable, minutes: number): Promis
                from loomtrace.outbox
               where enqueued_at >= date_trunc('minute', now()) - make_interval(mins => $1::int - 1)
               group by 1
+           ), open_events as (
+             -- Events not yet finished at some point of the window (one pass over the outbox).
+             select enqueued_at, coalesce(done_at, dead_at) as end_at
+               from loomtrace.outbox
+              where coalesce(done_at, dead_at, 'infinity') >= date_trunc('minute', now()) - make_interval(mins => $1::int - 1)
+           ), q as (
+             -- Queue depth and the oldest unfinished event's age at the end of each minute.
+             select b.t, count(o.enqueued_at)::int as depth,
+                    extract(epoch from least(b.t + interval '1 minute', now()) - min(o.enqueued_at))::float8 as oldest_s
+               from b left join open_events o
+                 on o.enqueued_at <= least(b.t + interval '1 minute', now())
+                and (o.end_at is null or o.end_at > least(b.t + interval '1 minute', now()))
+              group by b.t
            )
-           select b.t, coalesce(d.done, 0) as done, d.p50 as lag_p50_ms, d.p95 as lag_p95_ms, d.p99 as lag_p99_ms,
+           select b.t, q.depth, q.oldest_s, coalesce(d.done, 0) as done, d.p50 as lag_p50_ms, d.p95 as lag_p95_ms, d.p99 as lag_p99_ms,
                   coalesce(a.retries, 0) as retries, coalesce(a.dead, 0) as dead, coalesce(a.lost, 0) as lost,
                   coalesce(e.enqueued, 0) as enqueued
-             from b left join d using (t) left join a using (t) left join e using (t)
+             from b join q using (t) left join d using (t) left join a using (t) left join e using (t)
             order by b.t`,
     values: [minutes],
   });
