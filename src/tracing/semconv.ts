@@ -78,6 +78,12 @@ export const ATTR_BATCH_SIZE = 'loomtrace.batch.size';
 export const ATTR_WORKER_ID = 'loomtrace.worker.id';
 export const ATTR_REPLAYED = 'loomtrace.replayed';
 export const ATTR_SAMPLED_OUT_PARENT = 'loomtrace.parent.sampled';
+/** A projection rebuild's progress (`loomtrace rebuild`). */
+export const ATTR_REBUILD_READ = 'loomtrace.rebuild.read';
+export const ATTR_REBUILD_WRITTEN = 'loomtrace.rebuild.written';
+export const ATTR_REBUILD_STALE = 'loomtrace.rebuild.stale';
+export const ATTR_REBUILD_TOTAL = 'loomtrace.rebuild.total';
+export const ATTR_REBUILD_FAILED = 'loomtrace.rebuild.failed';
 
 // --- Span names: low cardinality, ids only in attributes -----------------------------
 export const SpanNames = {
@@ -91,6 +97,8 @@ export const SpanNames = {
   batch: (projection: string) => `batch ${projection}`,
   heartbeat: (projection: string) => `heartbeat ${projection}`,
   reclaim: (projection: string) => `reclaim ${projection}`,
+  rebuild: (projection: string) => `rebuild ${projection}`,
+  rebuildBatch: (projection: string) => `rebuild ${projection} batch`,
 } as const;
 
 /** The tracer/meter name used by the library (instrumentation scope). */

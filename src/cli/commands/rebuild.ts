@@ -15,15 +15,12 @@
  * DATABASE_URL, or the embedded Postgres of `npm start`.
  */
 import { startTelemetry, stopTelemetry } from '../telemetry.js';
+import { SpanNames, ATTR_REBUILD_READ, ATTR_REBUILD_WRITTEN, ATTR_REBUILD_STALE, ATTR_REBUILD_TOTAL, ATTR_REBUILD_FAILED } from '../../tracing/semconv.js';
 
 /** The rebuild's span names (low cardinality; ids only in attributes). */
-export const REBUILD_SPAN = 'rebuild search';
-export const REBUILD_BATCH_SPAN = 'rebuild search batch';
-export const ATTR_REBUILD_READ = 'loomtrace.rebuild.read';
-export const ATTR_REBUILD_WRITTEN = 'loomtrace.rebuild.written';
-export const ATTR_REBUILD_STALE = 'loomtrace.rebuild.stale';
-export const ATTR_REBUILD_TOTAL = 'loomtrace.rebuild.total';
-export const ATTR_REBUILD_FAILED = 'loomtrace.rebuild.failed';
+export const REBUILD_SPAN = SpanNames.rebuild('search');
+export const REBUILD_BATCH_SPAN = SpanNames.rebuildBatch('search');
+export { ATTR_REBUILD_READ, ATTR_REBUILD_WRITTEN, ATTR_REBUILD_STALE, ATTR_REBUILD_TOTAL, ATTR_REBUILD_FAILED };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const USAGE = 'usage: loomtrace rebuild [--library <uuid>] [--batch-size N (default 1000)] [--json]';
@@ -192,7 +189,7 @@ export async function rebuildSearch(
               blockType: r.deleted ? null : r.block_type,
               content: r.deleted ? null : r.content,
               // Not from an outbox event: the index row records no event id.
-              eventId: null as unknown as string,
+              eventId: null,
             })),
           );
           bs.setAttributes({ [ATTR_REBUILD_READ]: rows.length, [ATTR_REBUILD_WRITTEN]: w.written, [ATTR_REBUILD_STALE]: w.stale, [ATTR_REBUILD_FAILED]: w.failed });

@@ -8,7 +8,8 @@ export interface BlockDoc {
   deleted: boolean;
   blockType: string | null;
   content: string | null;
-  eventId: string;
+  /** The outbox event that carried this version; null when written by a rebuild. */
+  eventId: string | null;
 }
 
 /**
