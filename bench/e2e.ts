@@ -22,9 +22,7 @@ function tracingEnv(rx: Receiver, service: string): Record<string, string> {
     OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     OTEL_TRACES_SAMPLER: 'parentbased_always_on',
-    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
-    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
-    OTEL_BSP_SCHEDULE_DELAY: '200',
+    // The batch span processor's defaults, as a deployment would run it.
     ...quiet(service),
   };
 }
@@ -75,6 +73,8 @@ export interface E2eResult {
   apiRssMb: number;
   workerRssMb: number;
   spans: number;
+  /** Spans exported per PATCH, by name (API and worker together). */
+  spansPerPatch?: Record<string, number>;
 }
 
 export async function endToEnd(url: string, log: (s: string) => void, rate = 200, seconds = 30): Promise<E2eResult> {
@@ -183,8 +183,10 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     const workerRssMb = peakRssMb(worker.proc.pid!) ?? NaN;
     await worker.stop();
     await api.stop();
-    const spans = [...rx.count().values()].reduce((a, b) => a + b, 0);
-    const r: E2eResult = { rate, seconds, sent, visible: samples.length, errors, samples, responses, afterResponse, apiRssMb, workerRssMb, spans };
+    const byName = rx.count();
+    const spans = [...byName.values()].reduce((a, b) => a + b, 0);
+    const spansPerPatch = Object.fromEntries([...byName].map(([n, c]) => [n, c / sent]));
+    const r: E2eResult = { rate, seconds, sent, visible: samples.length, errors, samples, responses, afterResponse, apiRssMb, workerRssMb, spans, spansPerPatch };
     log(`  ${fmt(sent)} PATCHes, ${fmt(samples.length)} seen in search, ${errors} errors: p50 ${fmt(percentile(samples, 50), 1)} ms, p99 ${fmt(percentile(samples, 99), 1)} ms (PATCH response alone: p50 ${fmt(percentile(responses, 50), 1)} ms, p99 ${fmt(percentile(responses, 99), 1)} ms; response → visible: p50 ${fmt(percentile(afterResponse, 50), 1)} ms, p99 ${fmt(percentile(afterResponse, 99), 1)} ms); peak RSS api ${fmt(apiRssMb)} MB, worker ${fmt(workerRssMb)} MB; ${fmt(spans)} spans`);
     return r;
   } finally {

@@ -156,7 +156,9 @@ try {
   } else {
     log('\n(BENCH_ONLY set: docs/BENCHMARKS.md not written)');
   }
-  writeFileSync(path.join(ROOT, '.loomtrace', 'bench-last.json'), JSON.stringify(report, null, 1));
+  // The figures behind the document (bench/render.ts re-renders from them); a partial run
+  // (BENCH_ONLY) keeps its own file so that it never replaces a full run's.
+  writeFileSync(path.join(ROOT, '.loomtrace', only.length === 0 ? 'bench-last.json' : 'bench-partial.json'), JSON.stringify(report, null, 1));
 } finally {
   for (const p of Object.values(producers)) await p.close().catch(() => undefined);
   await pgh.stop();

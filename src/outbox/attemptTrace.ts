@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent } from '../tracing/carrier.js';
 import * as sc from '../tracing/semconv.js';
@@ -31,9 +32,35 @@ export function tracingActive(): boolean {
   return sdkActive;
 }
 
+let unsampledStays: boolean | undefined;
+/**
+ * True when the registered sampler never records a span whose remote parent was not sampled:
+ * the parent-based samplers (the default, and what the OTEL_TRACES_SAMPLER values
+ * `parentbased_*` give). Then an event whose producer was sampled out needs no span at all,
+ * not even a non-recording one. Probed once with several random unsampled parents; a sampler
+ * that records any of them (for example `always_on`) keeps the full path for every event.
+ */
+function unsampledParentsStayUnsampled(): boolean {
+  if (unsampledStays === undefined) {
+    unsampledStays = true;
+    for (let k = 0; k < 16 && unsampledStays; k++) {
+      const parent = trace.setSpanContext(ROOT_CONTEXT, {
+        traceId: randomBytes(16).toString('hex'),
+        spanId: randomBytes(8).toString('hex'),
+        traceFlags: TraceFlags.NONE,
+        isRemote: true,
+      });
+      // Never ended, so never exported.
+      if (tracer().startSpan('loomtrace.probe', {}, parent).isRecording()) unsampledStays = false;
+    }
+  }
+  return unsampledStays;
+}
+
 /** For tests that install an SDK after a worker ran without one. */
 export function resetTracingProbe(): void {
   sdkActive = undefined;
+  unsampledStays = undefined;
 }
 
 /**
@@ -105,15 +132,21 @@ export class BatchTrace {
     const batchLink: Link = { context: batchSpan.spanContext(), attributes: { 'loomtrace.link': 'batch' } };
     const processName = sc.SpanNames.process(projection);
     const queueWaitName = sc.SpanNames.queueWait(projection);
+    const skipUnsampled = unsampledParentsStayUnsampled();
     for (const e of events) {
       const parentSc = parseTraceparent(e.traceparent);
+      // The cheapest path: the producer sampled this change out and the sampler follows it.
+      if (skipUnsampled && parentSc !== undefined && (parentSc.traceFlags & TraceFlags.SAMPLED) === 0) {
+        this.processSpans.push(undefined);
+        continue;
+      }
       const parent = parentSc ? trace.setSpanContext(ROOT_CONTEXT, e.tracestate ? { ...parentSc, traceState: createTraceState(e.tracestate) } : parentSc) : ROOT_CONTEXT;
       const links: Link[] = [batchLink];
       const prev = parseTraceparent(e.lastAttemptSpan);
       if (prev) links.push({ context: prev, attributes: { 'loomtrace.link': 'previous_attempt' } });
-      // The cheap path: the producer did not sample this change. With the usual parent-based
-      // sampler the span is not recorded, so do not build its attributes; a sampler that
-      // records it anyway gets them right after the start.
+      // The producer did not sample this change, and the sampler may still record it (it is not
+      // parent-based): do not build attributes for a span that is most likely not recorded;
+      // one that is gets them right after the start.
       const unsampledParent = parentSc !== undefined && (parentSc.traceFlags & TraceFlags.SAMPLED) === 0;
       const span = t.startSpan(
         processName,
