@@ -77,7 +77,7 @@ describe('a Postgres restart while the worker drains', () => {
     pool = undefined;
     await server.stop();
     await new Promise((r) => setTimeout(r, 1_500));
-    assert.equal(worker.proc.exitCode, null, 'the worker process is still running while the database is down');
+    assert.equal(worker.proc.exitCode, null, `the worker process is still running while the database is down; its last lines:\n${worker.lines.slice(-8).join('\n')}`);
     server = await startEmbeddedPostgres({ dataDir, port, settings });
     pool = createPool({ connectionString: url, max: 2 });
 

@@ -59,6 +59,12 @@ export class OutboxWorker {
   private held = new Set<Held>();
   private listener: PoolClient | undefined;
   private reclaimTimer: NodeJS.Timeout | undefined;
+  /**
+   * Holds the process open while the worker runs. Every other timer is unref'd, and a database
+   * outage closes every socket: without this, a worker waiting to retry would see Node exit
+   * under it, silently, with code 0.
+   */
+  private keepAlive: NodeJS.Timeout | undefined;
   /** OpenTelemetry instruments (no-ops without a registered MeterProvider). */
   private readonly metrics: OutboxMetrics;
 
@@ -74,6 +80,7 @@ export class OutboxWorker {
   async start(): Promise<void> {
     if (this.running) throw new Error('worker already started');
     this.running = true;
+    this.keepAlive = setInterval(() => undefined, 1 << 30);
     const { pool } = this.options;
     const { rows } = await pool.query<{ on: boolean }>("select current_setting('track_commit_timestamp') = 'on' as on");
     this.commitTimestamps = rows[0]?.on === true;
@@ -127,6 +134,7 @@ export class OutboxWorker {
       }
       l.release();
     }
+    clearInterval(this.keepAlive);
     this.running = false;
     this.options.logger.info({ worker_id: this.workerId, ...this.stats }, 'outbox worker stopped');
   }
