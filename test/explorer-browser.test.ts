@@ -17,7 +17,8 @@ import { startExplorer, type RunningExplorer } from '../src/explorer/explorer.js
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
+// Under CI (which installs Chromium) a missing browser is a failure, never a skip.
+const skip = existsSync(CHROMIUM) || process.env['CI'] ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
 
 let db: TestDatabase;
 let ex: RunningExplorer;
