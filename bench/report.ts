@@ -32,7 +32,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
   L.push('Written by `npm run bench` (bench/suite.ts); do not edit by hand. Re-run to refresh.', '');
   L.push('## Setup', '');
   L.push(`- Date: ${r.date}`);
-  L.push(`- Machine: ${r.machine} (shared with other work while measured: figures are noisy, compare the ratios)`);
+  L.push(`- Machine: ${r.machine}. The machine is shared with other work: figures are noisy, compare the ratios.`);
   L.push(`- Node ${r.node}; PostgreSQL ${r.postgres}, one server for every system, one database each`);
   L.push(`- Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   L.push(`- Command: \`npm run bench\` (one system at a time, order rotated every repetition; each figure is the median of ${r.runs} runs). \`npm run bench:drain\` runs issue 2's drain alone (loomtrace, 1 worker process, tracing off, median of 3). \`DATABASE_URL\` makes both use that server instead of the embedded one.`);
@@ -158,9 +158,9 @@ function analysis(r: Report): string[] {
   }
   if (r.e2e) {
     const e = r.e2e;
-    L.push(`- **End to end.** The API's PATCH response p99 is ${fmt(percentile(e.responses, 99), 1)} ms of the ${fmt(percentile(e.samples, 99), 1)} ms; from the response to visible in search takes p50 ${fmt(percentile(e.afterResponse, 50), 1)} ms, p99 ${fmt(percentile(e.afterResponse, 99), 1)} ms. The tail is the API process and the shared machine (other work ran at the same time: load average well above the 2 cores), not the outbox.`);
+    L.push(`- **End to end.** The API's PATCH response p99 is ${fmt(percentile(e.responses, 99), 1)} ms of the ${fmt(percentile(e.samples, 99), 1)} ms; from the response to visible in search takes p50 ${fmt(percentile(e.afterResponse, 50), 1)} ms, p99 ${fmt(percentile(e.afterResponse, 99), 1)} ms. The tail is the API process (Fastify, the transaction, the span export) on 2 cores shared with Postgres and the load generator, not the outbox.`);
   }
-  L.push('- **Noise.** The machine was shared with other engineers\' builds, tests and benchmarks while this ran; absolute figures moved by 2× between runs of the same thing. The ratios come from runs alternated within this one script; the CPU-per-event figures are the steadiest.');
+  L.push('- **Noise.** These machines are shared (see the load average above); absolute figures have moved by up to 2× between runs of the same thing on a busy machine. The ratios come from runs alternated within this one script; the CPU-per-event figures are the steadiest.');
   L.push('', 'Profiling aids: `BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" npm run bench` profiles the worker processes; `node dist/bench/claimAb.js` times the claim → ack cycle alone, old claim SQL against the current one (`BENCH_DONE_ROWS=200000` with acked history in the table); `node dist/bench/ackClaimAb.js` compares today\'s claim then ack with one combined statement (`BENCH_BATCH` for the batch size); `node dist/bench/explainClaim.js` prints the plans; `node dist/bench/render.js` re-renders this file from the last run\'s figures (.loomtrace/bench-last.json).', '');
   return L;
 }

@@ -5,7 +5,7 @@
  * API throughput with tracing on and off. Memory is read from /proc (VmHWM) along the way.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { apiThroughput, endToEnd, type ApiResult, type E2eResult } from './e2e.js';
 import { ROOT, fmt, percentile, startBenchPostgres } from './env.js';
@@ -32,7 +32,7 @@ const SETTINGS: Record<SystemName, Record<string, number>> = {
 const pgh = await startBenchPostgres(log);
 const report: Report = {
   date: new Date().toISOString(),
-  machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, ${process.platform} ${process.arch}`,
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, ${process.platform} ${process.arch}; load average ${loadavg().map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the run started`,
   node: process.version,
   postgres: `${pgh.serverVersion} (${pgh.kind})`,
   events: N,
