@@ -7,7 +7,7 @@ import { backoffDelay } from './backoff.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { OutboxMetrics } from './metrics.js';
 import { classifyError, ProjectionError, type ItemOutcome } from './outcome.js';
-import { claimEvents } from './sql/claimEvents.js';
+import { claimEvents, type ClaimRow } from './sql/claimEvents.js';
 import { toEvent } from './claimedEvent.js';
 import { completeEvents } from './sql/completeEvents.js';
 import { failEvents, type FailItem } from './sql/failEvents.js';
@@ -228,15 +228,26 @@ export class OutboxWorker {
   private async runBatch(): Promise<number> {
     const o = this.options;
     const token = randomUUID();
-    const claimStart = nowMs();
-    const rows = await claimEvents(o.pool, {
-      projection: o.projection,
-      limit: o.batchSize,
-      leaseToken: token,
-      owner: o.workerId,
-      leaseMs: o.leaseMs,
-      commitTimestamps: this.commitTimestamps,
-    });
+    // The claim span times the statement, not the wait for a pooled connection: under load
+    // that wait would make the process span start before the queue wait (database clock) ends.
+    const client = await o.pool.connect();
+    let rows: ClaimRow[];
+    let claimStart: number;
+    try {
+      claimStart = nowMs();
+      rows = await claimEvents(client, {
+        projection: o.projection,
+        limit: o.batchSize,
+        leaseToken: token,
+        owner: o.workerId,
+        leaseMs: o.leaseMs,
+        commitTimestamps: this.commitTimestamps,
+      });
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    client.release();
     const claimEnd = nowMs();
     if (rows.length === 0) return 0;
     this.stats.claimed += rows.length;
