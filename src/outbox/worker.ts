@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { context } from '@opentelemetry/api';
-import type { PoolClient } from '../db/pool.js';
 import { shortMessage } from '../tracing/spans.js';
 import { BatchTrace, nowMs, type Settled } from './attemptTrace.js';
 import { backoffDelay } from './backoff.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
+import { OutboxListener } from './listener.js';
 import { OutboxMetrics } from './metrics.js';
 import { classifyError, ProjectionError, type ItemOutcome } from './outcome.js';
 import { claimEvents, type ClaimRow } from './sql/claimEvents.js';
@@ -57,7 +57,7 @@ export class OutboxWorker {
   private waiters = new Set<() => void>();
   private lanes: Promise<void>[] = [];
   private held = new Set<Held>();
-  private listener: PoolClient | undefined;
+  private listener: OutboxListener | undefined;
   private reclaimTimer: NodeJS.Timeout | undefined;
   /**
    * Holds the process open while the worker runs. Every other timer is unref'd, and a database
@@ -84,7 +84,10 @@ export class OutboxWorker {
     const { pool } = this.options;
     const { rows } = await pool.query<{ on: boolean }>("select current_setting('track_commit_timestamp') = 'on' as on");
     this.commitTimestamps = rows[0]?.on === true;
-    if (this.options.listen) await this.listen();
+    if (this.options.listen) {
+      this.listener = new OutboxListener(this.options.pool, () => this.kick(), this.options.logger);
+      await this.listener.start();
+    }
     this.scheduleReclaim();
     for (let i = 0; i < this.options.concurrency; i++) this.lanes.push(this.lane());
     this.options.logger.info(
@@ -124,42 +127,11 @@ export class OutboxWorker {
       }
       await Promise.race([finished, sleep(1_000)]);
     }
-    if (this.listener) {
-      const l = this.listener;
-      this.listener = undefined;
-      try {
-        await l.query('unlisten *');
-      } catch {
-        /* connection may be gone */
-      }
-      l.release();
-    }
+    await this.listener?.close();
+    this.listener = undefined;
     clearInterval(this.keepAlive);
     this.running = false;
     this.options.logger.info({ worker_id: this.workerId, ...this.stats }, 'outbox worker stopped');
-  }
-
-  private async listen(): Promise<void> {
-    try {
-      const client = await this.options.pool.connect();
-      client.on('notification', () => this.kick());
-      let released = false;
-      client.on('error', () => {
-        // Lost the LISTEN connection: fall back to polling, reconnect shortly. After stop()
-        // handed the client back, an error (say, Postgres shutting down) is not ours to handle.
-        if (released || this.listener !== client) return;
-        released = true;
-        this.listener = undefined;
-        client.release(true);
-        if (!this.stopping) void sleep(500).then(() => (this.stopping ? undefined : this.listen()));
-      });
-      await client.query('listen loomtrace_outbox');
-      this.listener = client;
-      this.kick(); // anything committed before we listened
-    } catch (err) {
-      this.options.logger.warn({ err: shortMessage(err) }, 'LISTEN failed; polling until it works');
-      if (!this.stopping) void sleep(1_000).then(() => (this.stopping ? undefined : this.listen()));
-    }
   }
 
   private scheduleReclaim(): void {
