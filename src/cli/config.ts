@@ -21,6 +21,10 @@ export interface ProcessConfig {
   };
 }
 
+/** The database `npm start` creates on its embedded Postgres; CLI commands use it when DATABASE_URL is not set. */
+export const EMBEDDED_DATABASE = 'wordloom';
+export const embeddedUrl = (port: number) => `postgres://postgres:loomtrace@127.0.0.1:${port}/${EMBEDDED_DATABASE}`;
+
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;

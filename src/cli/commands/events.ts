@@ -1,8 +1,8 @@
 /** `loomtrace events [--dead | --state S] [--limit N] [--json]`, or `events <id>` for one event's replay. */
-import { loadConfig } from '../config.js';
+import { embeddedUrl, loadConfig } from '../config.js';
 import { createPool } from '../../db/pool.js';
 import { listEvents, replayEvent } from '../../explorer/query/replay.js';
-import { embeddedUrl, flag, option, positional } from '../../explorer/text/args.js';
+import { flag, option, positional } from '../../explorer/text/args.js';
 
 const STATES = ['pending', 'claimed', 'done', 'dead'] as const;
 

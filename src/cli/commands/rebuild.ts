@@ -15,6 +15,7 @@
  * DATABASE_URL, or the embedded Postgres of `npm start`.
  */
 import { startTelemetry, stopTelemetry } from '../telemetry.js';
+import { embeddedUrl } from '../config.js';
 import { SpanNames, ATTR_REBUILD_READ, ATTR_REBUILD_WRITTEN, ATTR_REBUILD_STALE, ATTR_REBUILD_TOTAL, ATTR_REBUILD_FAILED } from '../../tracing/semconv.js';
 
 /** The rebuild's span names (low cardinality; ids only in attributes). */
@@ -227,7 +228,7 @@ export async function run(argv: string[]): Promise<number> {
   const { loadOpsConfig } = await import('../metrics.js');
   const config = loadConfig();
   const ops = loadOpsConfig();
-  const url = config.databaseUrl ?? `postgres://postgres:loomtrace@127.0.0.1:${config.embeddedPgPort}/wordloom`;
+  const url = config.databaseUrl ?? embeddedUrl(config.embeddedPgPort);
   const pool = createPool({ connectionString: url, max: 2, applicationName: 'loomtrace-rebuild' });
   const started = performance.now();
   let traceId: string | undefined;

@@ -13,7 +13,7 @@
  * DATABASE_URL, or the embedded Postgres of `npm start`.
  */
 import { hostname, userInfo } from 'node:os';
-import { loadConfig } from '../config.js';
+import { embeddedUrl, loadConfig } from '../config.js';
 import { createPool } from '../../db/pool.js';
 import { listDeadEvents, type DeadFilter, type DeadRow } from '../../outbox/sql/listDeadEvents.js';
 import { replayDeadEvents } from '../../outbox/sql/replayDeadEvents.js';
@@ -112,7 +112,7 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
 function databaseUrl(): string {
   const config = loadConfig();
   // Without DATABASE_URL: the embedded Postgres that `npm start` runs (same port and database).
-  return config.databaseUrl ?? `postgres://postgres:loomtrace@127.0.0.1:${config.embeddedPgPort}/wordloom`;
+  return config.databaseUrl ?? embeddedUrl(config.embeddedPgPort);
 }
 
 function table(rows: readonly DeadRow[]): string {

@@ -1,8 +1,8 @@
 /** `loomtrace trace <trace-id> [--json] [--width N]`: one trace as a terminal waterfall. */
-import { loadConfig } from '../config.js';
+import { embeddedUrl, loadConfig } from '../config.js';
 import { createPool } from '../../db/pool.js';
 import { selectTraceJson } from '../../explorer/query/sql/traceSpans.js';
-import { embeddedUrl, flag, option, positional } from '../../explorer/text/args.js';
+import { flag, option, positional } from '../../explorer/text/args.js';
 import { renderWaterfall, type WaterfallSpan } from '../../explorer/text/waterfall.js';
 
 export async function run(args: string[]): Promise<number> {

@@ -1,8 +1,8 @@
 /** `loomtrace why block <id> [--version N] [--json]`: why is this block (not) in search? */
-import { loadConfig } from '../config.js';
+import { embeddedUrl, loadConfig } from '../config.js';
 import { createPool } from '../../db/pool.js';
 import { diagnoseBlock, isUuid } from '../../explorer/query/diagnosis.js';
-import { embeddedUrl, flag, option, positional } from '../../explorer/text/args.js';
+import { flag, option, positional } from '../../explorer/text/args.js';
 
 const MARK: Record<string, string> = { done: '✔', pending: '…', failed: '✘', skipped: '–' };
 

@@ -20,4 +20,3 @@ export function positional(args: readonly string[], withValues: readonly string[
 }
 
 /** The embedded Postgres URL `npm start` uses, for commands run without DATABASE_URL. */
-export const embeddedUrl = (port: number) => `postgres://postgres:loomtrace@127.0.0.1:${port}/wordloom`;
