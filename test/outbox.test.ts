@@ -12,6 +12,7 @@ import type { Sink } from '../src/outbox/sink.js';
 import { WRITTEN } from '../src/outbox/outcome.js';
 import { PostgresSearchSink } from '../src/projection/postgres/sink.js';
 import type { EnqueueInput, OutboxEvent } from '../src/outbox/types.js';
+import { replayEvent } from '../src/explorer/query/replay.js';
 
 /** The library against a real Postgres, in process, with an in-memory span exporter. */
 describe('outbox library', () => {
@@ -103,6 +104,41 @@ describe('outbox library', () => {
     const writes = exporter.getFinishedSpans().filter((s) => s.name === 'write search');
     assert.equal(writes.length, 3);
     assert.ok(writes.every((s) => s.attributes['loomtrace.write.result'] === 'stale'));
+  });
+
+  it('a long write keeps its lease by heartbeats, and the renewals are in the row, the trace and the replay', async () => {
+    const id = await inTransaction(db.pool, (c) => enqueue(c, blockEvent(randomUUID(), 1, 'slow')));
+    // A real sink behind a delay longer than two heartbeats (lease 400 ms, heartbeat 100 ms).
+    const real = new PostgresSearchSink(db.pool);
+    const slow: Sink = {
+      name: 'slow-postgres-search',
+      system: 'postgresql',
+      async write(events: readonly OutboxEvent[], signal: AbortSignal) {
+        await new Promise((r) => setTimeout(r, 700));
+        if (signal.aborted) throw signal.reason;
+        return real.write(events);
+      },
+    };
+    exporter.reset();
+    const worker = new OutboxWorker({ pool: db.pool, projection: 'search', sink: slow, listen: false, pollIntervalMs: 20, concurrency: 1, leaseMs: 400, heartbeatMs: 100 });
+    await worker.start();
+    const end = Date.now() + 10_000;
+    while (worker.stats.done === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await worker.stop();
+    assert.equal(worker.stats.done, 1, 'acked under its own, renewed lease');
+    assert.equal(worker.stats.reclaimed, 0);
+    const { rows } = await db.pool.query<{ state: string; attempts: number; renewals: number }>('select state, attempts, renewals from loomtrace.outbox where id = $1', [id]);
+    assert.equal(rows[0]!.state, 'done');
+    assert.equal(rows[0]!.attempts, 1, 'never reclaimed, though the write outlived the lease');
+    assert.ok(rows[0]!.renewals >= 3, `renewed ${rows[0]!.renewals} times`);
+    const proc = exporter.getFinishedSpans().find((s) => s.name === 'process search' && s.attributes['messaging.message.id'] === id)!;
+    const renewed = proc.events.filter((e) => e.name === 'lease renewed');
+    assert.ok(renewed.length >= 3, `${renewed.length} lease renewed events on the process span`);
+    assert.ok(renewed.every((e) => typeof e.attributes?.['loomtrace.lease.expires_at'] === 'string'));
+    const replay = await replayEvent(db.pool, id);
+    const entry = replay!.timeline.find((t) => t.what === 'renewed');
+    assert.ok(entry, 'the replay shows the renewals');
+    assert.match(entry.detail, new RegExp(`renewed ${rows[0]!.renewals} times`));
   });
 
   it('a stale-lease ack changes 0 rows, leaves the event to its new owner, and says so on the span', async () => {

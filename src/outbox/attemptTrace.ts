@@ -211,6 +211,19 @@ export class BatchTrace {
     return a;
   }
 
+  /**
+   * The heartbeat renewed the batch's lease: a `lease renewed` event on each event's process
+   * span, so the trace shows a long attempt kept its lease (and until when).
+   */
+  renewed(atMs: number, leaseMs: number, kept: ReadonlySet<string>): void {
+    if (!this.enabled) return;
+    for (let i = 0; i < this.events.length; i++) {
+      const span = this.processSpans[i];
+      if (!span || !span.isRecording() || !kept.has(this.events[i]!.id)) continue;
+      span.addEvent('lease renewed', { [sc.ATTR_LEASE_EXPIRES_AT]: new Date(atMs + leaseMs).toISOString() }, atMs);
+    }
+  }
+
   /** traceparent of event i's process span, stored on failure so the next attempt links to it. */
   spanRef(i: number): string | null {
     const span = this.processSpans[i];

@@ -38,6 +38,8 @@ interface Held {
   lost: boolean;
   /** A heartbeat statement is in flight (a slow database must not pile them up). */
   beating: boolean;
+  /** The batch's spans, told of each renewal. */
+  trace: BatchTrace | undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -225,9 +227,10 @@ export class OutboxWorker {
     this.stats.claimed += rows.length;
     this.stats.batches++;
     const events = rows.map((r) => toEvent(r, o.projection));
-    const held: Held = { ids: events.map((e) => e.id), token, abort: new AbortController(), spans: undefined, lost: false, beating: false };
+    const held: Held = { ids: events.map((e) => e.id), token, abort: new AbortController(), spans: undefined, lost: false, beating: false, trace: undefined };
     this.held.add(held);
     const bt = new BatchTrace(o.projection, o.workerId, token, events, claimStart, claimEnd, o.sink.system);
+    held.trace = bt;
     if (bt.enabled) {
       const spans = events.map((_, i) => bt.spanRef(i));
       if (spans.some((s) => s !== null)) held.spans = spans;
@@ -292,6 +295,7 @@ export class OutboxWorker {
     held.beating = true;
     try {
       const kept = await renewLease(this.options.pool, held.ids, held.token, this.options.leaseMs, held.spans);
+      held.trace?.renewed(nowMs(), this.options.leaseMs, kept);
       if (kept.size < held.ids.length && !held.lost) {
         held.lost = true;
         held.abort.abort(new ProjectionError('lease lost', 'lease_lost', true));

@@ -43,6 +43,8 @@ export function eventJson(e: OutboxRow) {
     claimedAt: e.claimed_at?.toISOString() ?? null,
     leaseOwner: e.lease_owner,
     leaseExpiresAt: e.lease_expires_at?.toISOString() ?? null,
+    renewals: e.renewals,
+    lastRenewedAt: e.last_renewed_at?.toISOString() ?? null,
     lastReason: e.last_reason,
     lastError: e.last_error,
     lastDelayMs: e.last_delay_ms,
@@ -50,6 +52,11 @@ export function eventJson(e: OutboxRow) {
     deadAt: e.dead_at?.toISOString() ?? null,
     traceparent: e.traceparent,
   };
+}
+
+/** The heartbeats of one attempt, as one entry at the last renewal. */
+function renewedEntry(attempt: number, owner: string | null, renewals: number, at: Date, spanId: string | null): TimelineEntry {
+  return { at: at.toISOString(), what: 'renewed', attempt, owner, reason: null, delayMs: null, ackRows: null, spanId, detail: `lease renewed ${renewals} time${renewals === 1 ? '' : 's'} (heartbeat); last renewal here` };
 }
 
 export async function replayEvent(db: Queryable, eventId: string): Promise<Replay | undefined> {
@@ -64,6 +71,7 @@ export async function replayEvent(db: Queryable, eventId: string): Promise<Repla
   ];
   for (const a of attempts) {
     if (a.claimed_at) timeline.push({ at: a.claimed_at.toISOString(), what: 'claimed', attempt: a.attempt, owner: a.lease_owner, reason: null, delayMs: null, ackRows: null, spanId: spanFor(a.attempt), detail: `lease ${a.lease_token?.slice(0, 8) ?? '?'}` });
+    if (a.renewals && a.last_renewed_at) timeline.push(renewedEntry(a.attempt, a.lease_owner, a.renewals, a.last_renewed_at, spanFor(a.attempt)));
     const detail =
       a.outcome === 'retry'
         ? `retry in ${a.delay_ms ?? 0} ms`
@@ -77,6 +85,9 @@ export async function replayEvent(db: Queryable, eventId: string): Promise<Repla
   const recorded = new Set(attempts.map((a) => a.attempt));
   if ((e.state === 'claimed' || e.state === 'done') && e.claimed_at && !recorded.has(e.attempts)) {
     timeline.push({ at: e.claimed_at.toISOString(), what: 'claimed', attempt: e.attempts, owner: e.lease_owner, reason: null, delayMs: null, ackRows: null, spanId: spanFor(e.attempts), detail: e.state === 'claimed' ? `lease until ${e.lease_expires_at?.toISOString() ?? '?'}` : '' });
+  }
+  if ((e.state === 'claimed' || e.state === 'done') && e.renewals > 0 && e.last_renewed_at && !recorded.has(e.attempts)) {
+    timeline.push(renewedEntry(e.attempts, e.lease_owner, e.renewals, e.last_renewed_at, spanFor(e.attempts)));
   }
   if (e.state === 'done' && e.done_at) {
     timeline.push({ at: e.done_at.toISOString(), what: 'acked', attempt: e.attempts, owner: e.lease_owner, reason: null, delayMs: null, ackRows: 1, spanId: spanFor(e.attempts), detail: 'guarded ack, rows affected 1' });

@@ -51,7 +51,9 @@ function claimSql(commitTimestamps: boolean): string {
              lease_token = $3,
              lease_owner = $4,
              claimed_at = clock_timestamp(),
-             lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000)
+             lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000),
+             renewals = 0,
+             last_renewed_at = null
        where o.id = any(array(select id from picked))
       returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
                 o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,

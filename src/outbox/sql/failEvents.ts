@@ -39,13 +39,16 @@ export async function failEvents(db: Queryable, items: readonly FailItem[], leas
                from v
               where o.id = v.id and o.lease_token = $7 and o.state = 'claimed'
              returning o.id, o.attempts, o.lease_token, o.lease_owner, o.claimed_at, o.run_at,
+                       o.renewals, o.last_renewed_at,
                        v.next_state, v.reason, v.error, v.delay_ms, v.span
            ), rec as (
              insert into loomtrace.outbox_attempts
-                    (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, error, delay_ms, ack_rows, traceparent, run_at)
+                    (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, error, delay_ms, ack_rows, traceparent, run_at,
+                     renewals, last_renewed_at)
              select id, attempts, lease_token, lease_owner, claimed_at,
                     case when next_state = 'dead' then 'dead' else 'retry' end,
-                    reason, error, delay_ms, 1, span, case when next_state = 'pending' then run_at end
+                    reason, error, delay_ms, 1, span, case when next_state = 'pending' then run_at end,
+                    renewals, last_renewed_at
                from upd
            )
            select id from upd`,

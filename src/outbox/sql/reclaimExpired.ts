@@ -41,13 +41,14 @@ export async function reclaimExpired(
                from expired
               where o.id = expired.id
              returning o.id, o.attempts, o.state, o.previous_token, o.previous_owner, o.claimed_at,
-                       o.previous_lease_ms, o.last_attempt_span
+                       o.previous_lease_ms, o.last_attempt_span, o.renewals, o.last_renewed_at
            ), rec as (
              insert into loomtrace.outbox_attempts
-                    (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, delay_ms, traceparent)
+                    (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, delay_ms, traceparent,
+                     renewals, last_renewed_at)
              select id, attempts, previous_token, previous_owner, claimed_at,
                     case when state = 'dead' then 'dead' else 'lost' end, 'lease_expired', previous_lease_ms,
-                    last_attempt_span
+                    last_attempt_span, renewals, last_renewed_at
                from upd
            )
            select count(*) filter (where state = 'pending')::int as reclaimed,

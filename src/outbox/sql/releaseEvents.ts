@@ -22,10 +22,10 @@ export async function releaseEvents(
                     previous_owner = o.lease_owner, previous_token = o.lease_token,
                     last_reason = $4, last_delay_ms = 0, lease_token = null, lease_span = null
               where o.id = any($1::bigint[]) and o.lease_token = $2 and o.state = 'claimed'
-             returning o.id, o.attempts, o.claimed_at
+             returning o.id, o.attempts, o.claimed_at, o.renewals, o.last_renewed_at
            ), rec as (
-             insert into loomtrace.outbox_attempts (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason)
-             select id, attempts + 1, $2, $3, claimed_at, 'released', $4 from upd
+             insert into loomtrace.outbox_attempts (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, renewals, last_renewed_at)
+             select id, attempts + 1, $2, $3, claimed_at, 'released', $4, renewals, last_renewed_at from upd
            )
            select count(*)::int as n, case when count(*) > 0 then pg_notify('loomtrace_outbox', '') end as notified from upd`,
     values: [ids, leaseToken, owner, reason],

@@ -22,7 +22,9 @@ export async function renewLease(
       name: 'loomtrace_renew_spans',
       text: `update loomtrace.outbox o
                 set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
-                    lease_span = coalesce(v.span, o.lease_span)
+                    lease_span = coalesce(v.span, o.lease_span),
+                    renewals = o.renewals + 1,
+                    last_renewed_at = clock_timestamp()
                from unnest($1::bigint[], $4::text[]) as v(id, span)
               where o.id = v.id and o.lease_token = $2 and o.state = 'claimed'
              returning o.id`,
@@ -33,7 +35,9 @@ export async function renewLease(
   const { rows } = await db.query<{ id: string }>({
     name: 'loomtrace_renew',
     text: `update loomtrace.outbox
-              set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
+              set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
+                  renewals = renewals + 1,
+                  last_renewed_at = clock_timestamp()
             where id = any($1::bigint[]) and lease_token = $2 and state = 'claimed'
            returning id`,
     values: [ids, leaseToken, leaseMs],

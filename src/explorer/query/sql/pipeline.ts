@@ -59,12 +59,15 @@ export interface OutboxRow {
   last_error: string | null;
   last_delay_ms: number | null;
   done_at: Date | null;
+  /** Lease renewals (heartbeats) of the current attempt. */
+  renewals: number;
+  last_renewed_at: Date | null;
   dead_at: Date | null;
   now: Date;
 }
 const OUTBOX_COLUMNS = `id::text, projection, event_type, aggregate_type, aggregate_id, aggregate_version::text, library_id,
   request_id, traceparent, state, attempts, enqueued_at, run_at, lease_owner, claimed_at, lease_expires_at, previous_owner,
-  reclaims, last_reason, last_error, last_delay_ms, done_at, dead_at, clock_timestamp() as now`;
+  reclaims, last_reason, last_error, last_delay_ms, done_at, dead_at, renewals, last_renewed_at, clock_timestamp() as now`;
 
 /** The newest events of one aggregate, newest version first. */
 export async function selectAggregateEvents(db: Queryable, aggregateId: string, limit = 10): Promise<OutboxRow[]> {
@@ -106,11 +109,14 @@ export interface AttemptRow {
   delay_ms: number | null;
   ack_rows: number | null;
   traceparent: string | null;
+  renewals: number | null;
+  last_renewed_at: Date | null;
 }
 export async function selectAttempts(db: Queryable, eventId: string): Promise<AttemptRow[]> {
   const { rows } = await db.query<AttemptRow>({
     name: 'explorer_attempts',
-    text: `select attempt, lease_token::text, lease_owner, claimed_at, finished_at, outcome, reason, error, delay_ms, ack_rows, traceparent
+    text: `select attempt, lease_token::text, lease_owner, claimed_at, finished_at, outcome, reason, error, delay_ms, ack_rows, traceparent,
+                  renewals, last_renewed_at
              from loomtrace.outbox_attempts where event_id = $1::bigint order by finished_at, attempt`,
     values: [eventId],
   });
