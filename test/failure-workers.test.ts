@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { startWorker, type Proc } from './support/procs.js';
-import { otlpEnv, startOtlpJsonReceiver, type ReceivedSpan } from './support/otlp.js';
+import { otlpEnv, startOtlpJsonReceiver } from './support/otlp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

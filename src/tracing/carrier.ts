@@ -47,12 +47,3 @@ export function parseTraceparent(value: string | null | undefined): SpanContext 
 export function formatTraceparent(sc: SpanContext): string {
   return `00-${sc.traceId}-${sc.spanId}-0${(sc.traceFlags & TraceFlags.SAMPLED).toString(16)}`;
 }
-
-export function isSampled(stored: StoredContext): boolean {
-  const sc = parseTraceparent(stored.traceparent);
-  return sc !== undefined && (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
-}
-
-export function spanContextOf(ctx: Context): SpanContext | undefined {
-  return trace.getSpanContext(ctx);
-}

@@ -1,6 +1,5 @@
 import {
   context,
-  propagation,
   ROOT_CONTEXT,
   SpanStatusCode,
   trace,
@@ -70,20 +69,6 @@ export async function withSpan<T>(name: string, options: SpanOptions, fn: (span:
     throw err;
   } finally {
     span.end();
-  }
-}
-
-/** Runs a user callback so that its failure cannot break the caller; returns undefined on failure. */
-export function safeExecute<T>(fn: () => T, onError?: (err: unknown) => void): T | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    try {
-      onError?.(err);
-    } catch {
-      /* a broken error handler must not break the worker either */
-    }
-    return undefined;
   }
 }
 
