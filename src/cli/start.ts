@@ -51,7 +51,8 @@ interface Child {
 const children: Child[] = [];
 let stopping = false;
 
-function launch(name: string, script: string, env: Record<string, string>): Child {
+/** `expendable`: a process the demo kills on purpose; its exit does not stop the others. */
+function launch(name: string, script: string, env: Record<string, string>, expendable = false): Child {
   const logFile = path.join(logsDir, `${name}.log`);
   const out = createWriteStream(logFile, { flags: 'a' });
   const proc = spawn(process.execPath, [path.join(here, script)], {
@@ -62,7 +63,7 @@ function launch(name: string, script: string, env: Record<string, string>): Chil
   proc.stderr?.pipe(out);
   const child = { name, proc, logFile };
   proc.on('exit', (code, signal) => {
-    if (stopping) return;
+    if (stopping || expendable) return;
     say(`loomtrace: ${name} exited (${signal ?? code}); last lines of ${logFile}:`);
     try {
       say(readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n'));
@@ -130,6 +131,8 @@ if (!process.env['OTEL_BSP_SCHEDULE_DELAY']) otlp['OTEL_BSP_SCHEDULE_DELAY'] = '
 const faults: Record<string, string> = {};
 if (demo && !process.env['LOOMTRACE_FAULTS']) faults['LOOMTRACE_FAULTS'] = '429:0.2,partial:0.2,timeout:0.05,timeout_ms:400,seed:7';
 if (demo && !process.env['WORKER_MAX_ATTEMPTS']) faults['WORKER_MAX_ATTEMPTS'] = '3';
+// Short leases in the demo, so a killed worker's events are reclaimed within seconds.
+if (demo && !process.env['WORKER_LEASE_MS']) faults['WORKER_LEASE_MS'] = '4000';
 if (!(await waitReady(`${explorerUrl}/api/status`, 30_000))) {
   say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
   await stop(1);
@@ -161,6 +164,48 @@ Ctrl-C stops everything.`);
 if (demo) {
   say(`\nDemo mode: faults injected into the worker (${process.env['LOOMTRACE_FAULTS'] ?? faults['LOOMTRACE_FAULTS']}); a block changes every second.\n  Watch ${explorerUrl}/ (traces), ${explorerUrl}/events (dead letters), ${explorerUrl}/health`);
   void demoTraffic(apiUrl);
+  void demoReclaims(apiUrl);
+}
+
+/**
+ * The reclaim drill: a second, slow worker (every bulk write takes 1.5 s) is killed with
+ * SIGKILL right after a burst of changes, while it holds some of them under its lease. The
+ * other worker reclaims them once the 4 s lease expires; their traces and replays show
+ * `reclaimed`, the previous owner and the lease age. Then the victim is started again.
+ */
+async function demoReclaims(base: string): Promise<void> {
+  const victimEnv = {
+    OTEL_SERVICE_NAME: 'wordloom-worker',
+    ...otlp,
+    ...faults,
+    WORKER_ID: 'demo-victim',
+    METRICS_PORT: '-1',
+    LOOMTRACE_FAULTS: 'latency:1500,seed:11',
+  };
+  let victim = launch('worker-victim', 'worker.js', victimEnv, true);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await sleep(15_000);
+  while (!stopping) {
+    try {
+      const lib = (await (await fetch(`${base}/api/v1/libraries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'reclaim drill' }) })).json()) as { id: string };
+      const book = (await (await fetch(`${base}/api/v1/books`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ library_id: lib.id, title: 'drill' }) })).json()) as { id: string };
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          fetch(`${base}/api/v1/blocks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ book_id: book.id, block_type: 'text', content: `drill ${i}` }) }),
+        ),
+      );
+    } catch {
+      /* the API may be stopping */
+    }
+    await sleep(400);
+    if (stopping) return;
+    victim.proc.kill('SIGKILL');
+    say(`loomtrace demo: killed worker-victim (kill -9) while it held events; the other worker reclaims them after the 4 s lease. See ${explorerUrl}/events?state=done and the traces marked "reclaimed".`);
+    await sleep(6_000);
+    if (stopping) return;
+    victim = launch('worker-victim', 'worker.js', victimEnv, true);
+    await sleep(30_000);
+  }
 }
 
 /** A newcomer's traffic: one library and book, then blocks created and edited every second. */
