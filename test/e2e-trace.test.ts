@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { startApi, startWorker, type Proc } from './support/procs.js';
 import { otlpEnv, startOtlpJsonReceiver, type ReceivedSpan } from './support/otlp.js';
+import { until } from './support/wait.js';
 
 /**
  * The slice end to end: the API and the worker as two real processes on a real Postgres,
@@ -31,15 +32,6 @@ describe('one change, one trace, across processes', () => {
     assert.equal(r.status, 201, `${path}: ${await r.clone().text()}`);
     return (await r.json()) as Record<string, any>;
   };
-  const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
 
   it('PATCH → transaction + outbox → worker → search, one trace id, worker under the request', async () => {
     const lib = await post('/api/v1/libraries', { name: 'e2e' });
@@ -57,7 +49,7 @@ describe('one change, one trace, across processes', () => {
     assert.equal(r.headers.get('x-request-id'), 'req-e2e-1');
 
     // Search finds the new content (through the worker and the projection).
-    const hits = await until('search hit', async () => {
+    const hits = await until('search hit', 15_000, async () => {
       const s = (await (await fetch(`${api.url}/api/v1/search?q=zebra&library_id=${lib.id}`)).json()) as any;
       return s.hits.length ? s.hits : undefined;
     });
@@ -65,7 +57,7 @@ describe('one change, one trace, across processes', () => {
     assert.equal(hits[0].version, 2);
 
     // Every span of the PATCH's trace, from both processes.
-    const spans = await until('worker spans', async () => {
+    const spans = await until('worker spans', 15_000, async () => {
       const t = otlp.spans.filter((s) => s.traceId === traceId);
       return t.some((s) => s.name === 'ack search') && t.some((s) => s.name === 'process search' && s.attributes['loomtrace.ack.rows_affected'] !== undefined) ? t : undefined;
     });
@@ -145,12 +137,12 @@ describe('one change, one trace, across processes', () => {
     const lib = await post('/api/v1/libraries', { name: 'e2e-2' });
     const book = await post('/api/v1/books', { library_id: lib.id, title: 'b' });
     const block = await post('/api/v1/blocks', { book_id: book.id, block_type: 'text', content: 'x' }, { traceparent: 'garbage-not-a-traceparent' });
-    const server = await until('server span', async () =>
+    const server = await until('server span', 15_000, async () =>
       otlp.spans.find((s) => s.name === 'POST /api/v1/blocks' && s.attributes['loomtrace.block.id'] === block.id),
     );
     assert.equal(server.parentSpanId, '', 'a fresh root span');
     assert.match(server.traceId, /^[0-9a-f]{32}$/);
-    const proc = await until('worker span', async () =>
+    const proc = await until('worker span', 15_000, async () =>
       otlp.spans.find((s) => s.name === 'process search' && s.attributes['loomtrace.block.id'] === block.id && s.attributes['loomtrace.outcome']),
     );
     assert.equal(proc.traceId, server.traceId);

@@ -14,6 +14,7 @@ import { freshDatabase, type TestDatabase } from './support/db.js';
 import { startApi, startWorker, type Proc } from './support/procs.js';
 import { compileExplorerOptions } from '../src/explorer/options.js';
 import { startExplorer, type RunningExplorer } from '../src/explorer/explorer.js';
+import { until } from './support/wait.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
@@ -32,15 +33,6 @@ async function call<T>(method: string, p: string, body?: unknown): Promise<T> {
   const r = await fetch(`${api!.url}/api/v1${p}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : null });
   assert.ok(r.ok, `${method} ${p}: ${r.status}`);
   return (await r.json()) as T;
-}
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 const j = async <T>(p: string): Promise<T> => (await (await fetch(`${ex.uiUrl}${p}`)).json()) as T;
 
@@ -73,13 +65,13 @@ describe('explorer in Chromium', { skip }, () => {
     const block = await call<{ id: string }>('POST', '/blocks', { book_id: bookId, block_type: 'text', content: 'hello' });
     indexedBlock = block.id;
     await call('PATCH', `/blocks/${block.id}`, { content: 'hello again' });
-    const traceId = await until('the PATCH trace with its second attempt acked', async () => {
+    const traceId = await until('the PATCH trace with its second attempt acked', 20_000, async () => {
       const r = await j<{ traces: { traceId: string }[] }>(`/api/traces?block_id=${block.id}&name=${encodeURIComponent('PATCH /api/v1/blocks/:id')}`);
       const id = r.traces[0]?.traceId;
       if (!id) return undefined;
       const t = await j<{ spans: { name: string; attributes: Record<string, unknown> }[] }>(`/api/traces/${id}`);
       return t.spans.some((s) => s.name === 'ack search' ) && t.spans.some((s) => s.name === 'process search' && s.attributes['loomtrace.attempt'] === 2 && s.attributes['loomtrace.outcome'] === 'done') ? id : undefined;
-    });
+    }, { ignoreErrors: true });
     await page.goto(`${ex.uiUrl}/trace?id=${traceId}`);
     await page.waitForSelector('#waterfall .wf-row');
     const names = await page.$$eval('#waterfall .wf-row .name', (els) => els.map((e) => e.textContent));
@@ -108,7 +100,7 @@ describe('explorer in Chromium', { skip }, () => {
   });
 
   test('the diagnosis page: indexed, retrying and dead-lettered blocks', async () => {
-    await until('the block indexed at its latest version', async () => ((await j<{ kind: string }>(`/api/diagnosis/block/${indexedBlock}`)).kind === 'visible' ? true : undefined));
+    await until('the block indexed at its latest version', 20_000, async () => ((await j<{ kind: string }>(`/api/diagnosis/block/${indexedBlock}`)).kind === 'visible' ? true : undefined), { ignoreErrors: true });
     // Stop the worker so the next events stay where SQL puts them.
     await worker!.stop();
     const retrying = (await call<{ id: string }>('POST', '/blocks', { book_id: bookId, block_type: 'text', content: 'r' })).id;

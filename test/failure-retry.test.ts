@@ -9,24 +9,8 @@ import path from 'node:path';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { CLI_DIR, startWorker, type Proc } from './support/procs.js';
 import { otlpEnv, startOtlpJsonReceiver } from './support/otlp.js';
+import { outboxCounts, until } from './support/wait.js';
 import { backoffBounds, DEFAULT_BACKOFF } from '../src/outbox/backoff.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function counts(db: TestDatabase): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ state: string; n: number }>('select state, count(*)::int n from loomtrace.outbox group by state');
-  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-}
 
 const LIB = '00000000-0000-4000-8000-000000000001';
 const BOOK = '00000000-0000-4000-8000-000000000002';
@@ -86,8 +70,8 @@ describe('failure semantics: retries, dead letters, replay', () => {
     cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
     // 10% of the producers' traces sampled: parent-based, the workers record only those.
     await seed(db, 1_250, 4, 0.1);
-    await until('all 5,000 events done', 120_000, async () => (await counts(db))['done'] === 5_000);
-    assert.deepEqual(await counts(db), { done: 5_000 }, 'all indexed in the end, nothing dead-lettered');
+    await until('all 5,000 events done', 120_000, async () => (await outboxCounts(db.pool))['done'] === 5_000);
+    assert.deepEqual(await outboxCounts(db.pool), { done: 5_000 }, 'all indexed in the end, nothing dead-lettered');
     const idx = (await db.pool.query<{ n: number; lo: number }>('select count(*)::int n, min(version)::int lo from search.blocks')).rows[0]!;
     assert.deepEqual(idx, { n: 1_250, lo: 4 });
 
@@ -176,7 +160,7 @@ describe('failure semantics: retries, dead letters, replay', () => {
       )
     ).rows[0]!;
     await until('200 done and 2 dead', 30_000, async () => {
-      const c = await counts(db);
+      const c = await outboxCounts(db.pool);
       return c['done'] === 200 && c['dead'] === 2;
     });
     const dead = (
@@ -203,7 +187,7 @@ describe('failure semantics: retries, dead letters, replay', () => {
     const noWhy = await cli(db.url, ['replay', '--reason', 'http_5xx']);
     assert.equal(noWhy.code, 2);
     assert.match(noWhy.err, /needs --why/);
-    assert.equal((await counts(db))['dead'], 2, 'listing and dry runs change nothing');
+    assert.equal((await outboxCounts(db.pool))['dead'], 2, 'listing and dry runs change nothing');
 
     // Fix the causes: the 503 drill ends (a worker without faults); an operator repairs the payload.
     await w1.stop();
@@ -217,7 +201,7 @@ describe('failure semantics: retries, dead letters, replay', () => {
     const r2 = await cli(db.url, ['replay', '--id', bad.id, '--by', 'ops-test', '--why', 'payload repaired']);
     assert.equal(r2.code, 0, r2.err);
     assert.match(r2.out, /replayed 1 event/);
-    await until('both replayed events done', 20_000, async () => (await counts(db))['done'] === 202);
+    await until('both replayed events done', 20_000, async () => (await outboxCounts(db.pool))['done'] === 202);
     const again = await cli(db.url, ['replay', '--why', 'again', '--json']);
     assert.deepEqual(JSON.parse(again.out).replayed, [], 'nothing left to replay');
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { freshDatabase } from './support/db.js';
 import { startApi, startWorker } from './support/procs.js';
 import { otlpEnv, startOtlpJsonReceiver } from './support/otlp.js';
+import { until } from './support/wait.js';
 
 describe('failure semantics: sampling across the hop', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -44,20 +45,11 @@ describe('failure semantics: sampling across the hop', () => {
       assert.equal(r.status, 200);
       return ((await r.json()) as { version: number }).version;
     };
-    const until = async <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> => {
-      const end = Date.now() + 20_000;
-      for (;;) {
-        const v = await fn();
-        if (v !== undefined) return v;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
 
     const unsampled = 'b0000000000000000000000000000001';
     const sampled = 'b0000000000000000000000000000002';
     const v1 = await patch(unsampled, '00', 'unsampled words');
-    await until('the unsampled change indexed', async () => {
+    await until('the unsampled change indexed', 20_000, async () => {
       const r = await db.pool.query('select 1 from search.blocks where block_id = $1 and version = $2', [block.id, v1]);
       return r.rowCount ? true : undefined;
     });
@@ -66,7 +58,7 @@ describe('failure semantics: sampling across the hop', () => {
 
     // A sampled change afterwards: once its worker spans arrived, the unsampled ones would have too.
     await patch(sampled, '01', 'sampled words');
-    await until('the sampled worker span', async () =>
+    await until('the sampled worker span', 20_000, async () =>
       otlp.spans.some((s) => s.traceId === sampled && s.service === 'wordloom-worker' && s.name === 'process search') ? true : undefined,
     );
     await new Promise((r) => setTimeout(r, 500));

@@ -9,20 +9,9 @@ import assert from 'node:assert/strict';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { startWorker, type Proc } from './support/procs.js';
 import { otlpEnv, startOtlpJsonReceiver } from './support/otlp.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { outboxCounts, sleep, until } from './support/wait.js';
 
 /** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 /**
  * `blocks` blocks × `versions` versions of block events, inserted in random order so that
  * older versions often arrive after newer ones. Valid payloads for the Postgres search sink.
@@ -53,11 +42,6 @@ async function watchVersions(db: TestDatabase): Promise<void> {
       return new;
     end $$;
     create trigger guard_version before update on search.blocks for each row execute function public.guard_version();`);
-}
-
-async function counts(db: TestDatabase): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ state: string; n: number }>('select state, count(*)::int n from loomtrace.outbox group by state');
-  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
 /** Every block indexed at its newest version, and no version ever went down. */
@@ -114,8 +98,8 @@ describe('failure semantics: worker processes', () => {
     const orphaned = (await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state = 'claimed' and lease_owner = 'k2'")).rows[0]!.n;
     assert.ok(orphaned > 0, 'k2 died holding leases');
 
-    await until('all 10,000 events done', 120_000, async () => (await counts(db))['done'] === 10_000);
-    assert.deepEqual(await counts(db), { done: 10_000 }, 'none lost, none dead-lettered, none left claimed');
+    await until('all 10,000 events done', 120_000, async () => (await outboxCounts(db.pool))['done'] === 10_000);
+    assert.deepEqual(await outboxCounts(db.pool), { done: 10_000 }, 'none lost, none dead-lettered, none left claimed');
     await assertIndexedAtNewest(db, 2_500, 4);
 
     // The reclaims, in the database: k2's abandoned leases were taken over after expiry.
@@ -168,7 +152,7 @@ describe('failure semantics: worker processes', () => {
     a.proc.kill('SIGSTOP');
     const b = await startWorker(db.url, { ...base, ...otlpEnv(otlp.url, 'worker-b'), WORKER_ID: 'fresh-b' });
     cleanups.push(() => b.stop());
-    await until('B to reclaim and finish all 30', 30_000, async () => (await counts(db))['done'] === 30);
+    await until('B to reclaim and finish all 30', 30_000, async () => (await outboxCounts(db.pool))['done'] === 30);
     const snapshot = async () =>
       (
         await db.pool.query(
@@ -185,7 +169,7 @@ describe('failure semantics: worker processes', () => {
     // Give A's late write (if it ran) and its heartbeat every chance to do damage.
     await sleep(1_500);
     assert.deepEqual(await snapshot(), before, "A's ack, heartbeat and writes changed nothing: B's result stands");
-    assert.deepEqual(await counts(db), { done: 30 });
+    assert.deepEqual(await outboxCounts(db.pool), { done: 30 });
     const v = await db.pool.query('select 1 from public.version_violations');
     assert.equal(v.rowCount, 0);
 
@@ -224,13 +208,13 @@ describe('failure semantics: worker processes', () => {
     const a = await startWorker(db.url, { ...base, WORKER_ID: 'term-a', WORKER_SHUTDOWN_GRACE_MS: '300', LOOMTRACE_FAULTS: 'latency:20000' });
     cleanups.push(() => a.stop());
     await seed(db, 40, 1);
-    await until('A to claim all 40', 20_000, async () => (await counts(db))['claimed'] === 40);
+    await until('A to claim all 40', 20_000, async () => (await outboxCounts(db.pool))['claimed'] === 40);
     const b = await startWorker(db.url, { ...base, WORKER_ID: 'term-b' });
     cleanups.push(() => b.stop());
     const t0 = Date.now();
     a.proc.kill('SIGTERM');
     assert.equal(await a.exited, 0, 'A exits cleanly');
-    await until('B to finish all 40', 15_000, async () => (await counts(db))['done'] === 40);
+    await until('B to finish all 40', 15_000, async () => (await outboxCounts(db.pool))['done'] === 40);
     const handoverMs = Date.now() - t0;
     const rows = (
       await db.pool.query<{ owner: string; attempts: number; reclaims: number }>('select lease_owner owner, attempts, reclaims from loomtrace.outbox')
@@ -272,8 +256,8 @@ describe('failure semantics: worker processes', () => {
       } else await sleep(5);
     }
     assert.ok(killed.claim > 0 && killed.ack > 0, `terminated connections mid-claim and mid-ack (${JSON.stringify(killed)})`);
-    await until('all 4,000 done after the terminations', 60_000, async () => (await counts(db))['done'] === 4_000);
-    assert.deepEqual(await counts(db), { done: 4_000 }, 'nothing lost, nothing dead, no lease left behind');
+    await until('all 4,000 done after the terminations', 60_000, async () => (await outboxCounts(db.pool))['done'] === 4_000);
+    assert.deepEqual(await outboxCounts(db.pool), { done: 4_000 }, 'nothing lost, nothing dead, no lease left behind');
     await assertIndexedAtNewest(db, 2_000, 2);
     const stale = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where reclaims > 0");
     assert.ok(workers.every((w) => w.proc.exitCode === null), 'both workers survived');
@@ -284,8 +268,8 @@ describe('failure semantics: worker processes', () => {
     );
     assert.ok(all.rowCount! >= 2);
     await seed(db, 100, 1);
-    await until('the 100 events after the mass termination', 30_000, async () => (await counts(db))['done'] === 4_100);
-    assert.deepEqual(await counts(db), { done: 4_100 });
+    await until('the 100 events after the mass termination', 30_000, async () => (await outboxCounts(db.pool))['done'] === 4_100);
+    assert.deepEqual(await outboxCounts(db.pool), { done: 4_100 });
     assert.ok(workers.every((w) => w.proc.exitCode === null), 'both workers survived');
     // A retried ack whose first run had committed is recovered as acked, never counted as a stale ack.
     await Promise.all(workers.map((w) => w.stop()));

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshDatabase } from './support/db.js';
 import { freePort, startApi, startWorker } from './support/procs.js';
+import { until } from './support/wait.js';
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
@@ -18,15 +19,6 @@ function parse(text: string): Map<string, number> {
 const find = (m: Map<string, number>, name: string, ...labels: string[]) =>
   [...m.entries()].filter(([k]) => (k === name || k.startsWith(`${name}{`)) && labels.every((l) => k.includes(l)));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('API and worker expose outbox metrics in Prometheus text, with bounded labels, and worker health/readiness', { timeout: 120_000 }, async (t) => {
   const db = await freshDatabase('ops_metrics');
@@ -57,12 +49,12 @@ test('API and worker expose outbox metrics in Prometheus text, with bounded labe
   assert.equal(patched.status, 200);
 
   // All 6 events settle: the worker's processed counter says so.
-  const wm = await until('6 processed events', async () => {
+  const wm = await until('6 processed events', 20_000, async () => {
     const m = parse(await (await fetch(`${wurl}/metrics`)).text());
     const written = find(m, 'loomtrace_outbox_processed_total', 'projection="search"', 'outcome="written"');
     const total = written.reduce((s, [, v]) => s + v, 0);
     return total >= 6 ? m : undefined;
-  });
+  }, { intervalMs: 100 });
   const lagCount = find(wm, 'loomtrace_outbox_lag_seconds_count', 'projection="search"').concat(find(wm, 'loomtrace_outbox_lag_count', 'projection="search"'));
   assert.ok(lagCount.length === 1 && lagCount[0]![1] >= 6, `lag histogram counts first attempts: ${JSON.stringify(lagCount)}`);
   const writeCount = [...wm.entries()].filter(([k]) => /^loomtrace_outbox_write_duration(_seconds)?_count\{/.test(k));
@@ -73,12 +65,12 @@ test('API and worker expose outbox metrics in Prometheus text, with bounded labe
   assert.equal(find(wm, 'loomtrace_outbox_oldest_pending_age', 'projection="search"').length + find(wm, 'loomtrace_outbox_oldest_pending_age_seconds', 'projection="search"').length, 1);
 
   // The upkeep ran in the worker process: done events are gone and counted.
-  await until('done events purged', async () => {
+  await until('done events purged', 20_000, async () => {
     const m = parse(await (await fetch(`${wurl}/metrics`)).text());
     const purged = find(m, 'loomtrace_outbox_purged_total').reduce((s, [, v]) => s + v, 0);
     const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from loomtrace.outbox');
     return purged >= 6 && rows[0]!.n === 0 ? true : undefined;
-  });
+  }, { intervalMs: 100 });
 
   const apiText = await (await fetch(`${api.url}/metrics`)).text();
   assert.match(apiText, /^loomtrace_outbox_queue_depth\{[^}]*projection="search"/m, 'the API reports queue depth too');

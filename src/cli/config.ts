@@ -25,7 +25,8 @@ export interface ProcessConfig {
 export const EMBEDDED_DATABASE = 'wordloom';
 export const embeddedUrl = (port: number) => `postgres://postgres:loomtrace@127.0.0.1:${port}/${EMBEDDED_DATABASE}`;
 
-function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+/** An integer from the environment, its default when unset, or a precise error. */
+export function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
@@ -37,17 +38,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig 
   return Object.freeze({
     databaseUrl: env['DATABASE_URL'] || undefined,
     host: env['HOST'] || '127.0.0.1',
-    port: num(env, 'PORT', 3000, 0, 65535),
+    port: envInt(env, 'PORT', 3000, 0, 65535),
     dataDir: path.resolve(env['LOOMTRACE_DATA_DIR'] || '.loomtrace'),
-    embeddedPgPort: num(env, 'LOOMTRACE_PG_PORT', 54329, 1, 65535),
+    embeddedPgPort: envInt(env, 'LOOMTRACE_PG_PORT', 54329, 1, 65535),
     worker: Object.freeze({
       id: env['WORKER_ID'] || undefined,
-      batchSize: num(env, 'WORKER_BATCH_SIZE', 200, 1, 10_000),
-      concurrency: num(env, 'WORKER_CONCURRENCY', 2, 1, 64),
-      leaseMs: num(env, 'WORKER_LEASE_MS', 30_000, 100, 86_400_000),
-      pollIntervalMs: num(env, 'WORKER_POLL_MS', 1_000, 10, 3_600_000),
-      maxAttempts: num(env, 'WORKER_MAX_ATTEMPTS', 10, 1, 1_000),
-      shutdownGraceMs: num(env, 'WORKER_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
+      batchSize: envInt(env, 'WORKER_BATCH_SIZE', 200, 1, 10_000),
+      concurrency: envInt(env, 'WORKER_CONCURRENCY', 2, 1, 64),
+      leaseMs: envInt(env, 'WORKER_LEASE_MS', 30_000, 100, 86_400_000),
+      pollIntervalMs: envInt(env, 'WORKER_POLL_MS', 1_000, 10, 3_600_000),
+      maxAttempts: envInt(env, 'WORKER_MAX_ATTEMPTS', 10, 1, 1_000),
+      shutdownGraceMs: envInt(env, 'WORKER_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
     }),
   });
 }

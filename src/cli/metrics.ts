@@ -13,6 +13,7 @@ import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { envInt } from './config.js';
 
 let provider: MeterProvider | undefined;
 let exporter: PrometheusExporter | undefined;
@@ -98,14 +99,6 @@ export interface OpsConfig {
   readonly searchIndex: string;
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  return v;
-}
-
 export function loadOpsConfig(env: NodeJS.ProcessEnv = process.env): OpsConfig {
   const backend = (env['SEARCH_BACKEND'] || 'postgres').toLowerCase();
   if (backend !== 'postgres' && backend !== 'elasticsearch' && backend !== 'opensearch') {
@@ -114,10 +107,10 @@ export function loadOpsConfig(env: NodeJS.ProcessEnv = process.env): OpsConfig {
   const cfg: OpsConfig = {
     serviceName: env['OTEL_SERVICE_NAME'] || undefined,
     metricsHost: env['METRICS_HOST'] || '127.0.0.1',
-    metricsPort: int(env, 'METRICS_PORT', 9464, -1, 65535),
-    outboxRetentionMs: int(env, 'OUTBOX_RETENTION_MS', 86_400_000, 0, 365 * 86_400_000),
-    upkeepIntervalMs: int(env, 'OUTBOX_UPKEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
-    upkeepBatchSize: int(env, 'OUTBOX_UPKEEP_BATCH', 5_000, 1, 1_000_000),
+    metricsPort: envInt(env, 'METRICS_PORT', 9464, -1, 65535),
+    outboxRetentionMs: envInt(env, 'OUTBOX_RETENTION_MS', 86_400_000, 0, 365 * 86_400_000),
+    upkeepIntervalMs: envInt(env, 'OUTBOX_UPKEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
+    upkeepBatchSize: envInt(env, 'OUTBOX_UPKEEP_BATCH', 5_000, 1, 1_000_000),
     searchBackend: backend,
     elasticsearchUrl: env['ELASTICSEARCH_URL'] || undefined,
     opensearchUrl: env['OPENSEARCH_URL'] || undefined,

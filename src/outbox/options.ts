@@ -64,13 +64,16 @@ export interface CompiledWorkerOptions {
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
-function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+/** An integer option with its default and range; `what` names the options in the message (`worker`, `upkeep`). */
+export function intOption(what: string, name: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`worker option ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    throw new RangeError(`${what} option ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
   return v;
 }
+
+const int = (name: string, value: number | undefined, fallback: number, min: number, max: number) => intOption('worker', name, value, fallback, min, max);
 
 /** Validates once with precise messages, fills defaults, freezes. Nothing downstream reads raw options. */
 export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {

@@ -9,7 +9,7 @@ import type { Pool } from '../db/pool.js';
 import { INSTRUMENTATION_SCOPE } from '../tracing/semconv.js';
 import { shortMessage } from '../tracing/spans.js';
 import { MetricNames } from './metrics.js';
-import type { Logger } from './options.js';
+import { intOption, type Logger } from './options.js';
 import { purgeDone } from './sql/purgeDone.js';
 
 export interface UpkeepOptions {
@@ -41,11 +41,7 @@ export interface CompiledUpkeepOptions {
   readonly logger: Logger | undefined;
 }
 
-function int(name: string, v: number | undefined, fallback: number, min: number, max: number): number {
-  const x = v ?? fallback;
-  if (!Number.isInteger(x) || x < min || x > max) throw new RangeError(`upkeep option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
-  return x;
-}
+const int = (name: string, v: number | undefined, fallback: number, min: number, max: number) => intOption('upkeep', name, v, fallback, min, max);
 
 export function compileUpkeepOptions(o: UpkeepOptions): CompiledUpkeepOptions {
   if (!o.pool) throw new TypeError('upkeep option pool is required');

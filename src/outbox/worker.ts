@@ -32,8 +32,12 @@ interface Held {
   readonly ids: string[];
   readonly token: string;
   readonly abort: AbortController;
-  /** Each event's process span (traceparent), recorded by the heartbeat; undefined when not traced. */
-  spans: (string | null)[] | undefined;
+  /**
+   * Each event's process span (traceparent), recorded by the heartbeat so a reclaim can link
+   * to it. Built at the first heartbeat (most batches finish before one): undefined until
+   * then, null when no event is traced.
+   */
+  spans: (string | null)[] | null | undefined;
   /** Set when the heartbeat found the lease gone, or on shutdown after the events were handed back. */
   lost: boolean;
   /** A heartbeat statement is in flight (a slow database must not pile them up). */
@@ -231,10 +235,6 @@ export class OutboxWorker {
     this.held.add(held);
     const bt = new BatchTrace(o.projection, o.workerId, token, events, claimStart, claimEnd, o.sink.system);
     held.trace = bt;
-    if (bt.enabled) {
-      const spans = events.map((_, i) => bt.spanRef(i));
-      if (spans.some((s) => s !== null)) held.spans = spans;
-    }
     const heartbeat = setInterval(() => void this.heartbeat(held), o.heartbeatMs);
     heartbeat.unref();
     try {
@@ -294,7 +294,12 @@ export class OutboxWorker {
     if (held.lost || held.beating) return;
     held.beating = true;
     try {
-      const kept = await renewLease(this.options.pool, held.ids, held.token, this.options.leaseMs, held.spans);
+      if (held.spans === undefined) {
+        const bt = held.trace;
+        const spans = bt?.enabled ? held.ids.map((_, i) => bt.spanRef(i)) : [];
+        held.spans = spans.some((s) => s !== null) ? spans : null;
+      }
+      const kept = await renewLease(this.options.pool, held.ids, held.token, this.options.leaseMs, held.spans ?? undefined);
       held.trace?.renewed(nowMs(), this.options.leaseMs, kept);
       if (kept.size < held.ids.length && !held.lost) {
         held.lost = true;
