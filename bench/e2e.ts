@@ -216,7 +216,7 @@ export async function apiThroughput(url: string, runs: number, log: (s: string) 
       for (const mode of rep % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
         const c = new pg.Client({ connectionString: url });
         await c.connect();
-        await c.query('truncate loomtrace.outbox');
+        await c.query('truncate loomtrace.outbox, loomtrace.outbox_queue, loomtrace.outbox_leases');
         await c.query('checkpoint');
         await c.end();
         rx.reset();

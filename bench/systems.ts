@@ -57,7 +57,7 @@ async function loomtrace(url: string): Promise<Producer> {
     name: 'loomtrace',
     url,
     async clean() {
-      await pool.query('truncate loomtrace.outbox, loomtrace.outbox_attempts');
+      await pool.query('truncate loomtrace.outbox, loomtrace.outbox_attempts, loomtrace.outbox_queue, loomtrace.outbox_leases');
       await pool.query('checkpoint');
     },
     async enqueueBulk(n, sampledEvery) {

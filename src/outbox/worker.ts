@@ -148,7 +148,7 @@ export class OutboxWorker {
 
   private async reclaim(): Promise<void> {
     try {
-      const { reclaimed: n, dead } = await reclaimExpired(this.options.pool, this.options.projection, 1_000, this.options.maxAttempts);
+      const { reclaimed: n, dead } = await reclaimExpired(this.options.pool, this.options.projection, 50, this.options.maxAttempts);
       if (n > 0 || dead > 0) {
         this.stats.reclaimed += n;
         this.stats.dead += dead;
@@ -333,7 +333,7 @@ export class OutboxWorker {
       fails.push({ id: e.id, nextState: dead ? 'dead' : 'pending', delayMs, reason: out.reason, error: out.message.slice(0, 200), span: bt.spanRef(i) });
       failIndex.push(i);
     }
-    const acked = doneIds.length ? await this.guarded(doneIds, held.token, () => completeEvents(o.pool, doneIds, held.token)) : new Set<string>();
+    const acked = doneIds.length ? await this.guarded(doneIds, held.token, () => completeEvents(o.pool, doneIds, held.token, fails.length === 0)) : new Set<string>();
     const ids = fails.map((f) => f.id);
     const failed = fails.length ? await this.guarded(ids, held.token, () => failEvents(o.pool, fails, held.token)) : new Set<string>();
     for (let i = 0; i < events.length; i++) {

@@ -24,26 +24,30 @@ export interface ClaimRow {
 }
 
 /**
- * The claim: due, pending events of one projection, oldest first, skipping rows another
- * worker is claiming right now, each given the same fresh lease token and expiry.
+ * The claim: due events of one projection, oldest first, taken out of `outbox_queue` (rows
+ * another worker is claiming right now are skipped), their outbox rows given the same fresh
+ * lease token and expiry, and one `outbox_leases` row for the batch, in one statement.
+ *
+ * The outbox rows' update changes no indexed column, so it is a HOT update (decision 0008);
+ * only an outbox row still `pending` is claimed, so a stray queue row (an operator's UPDATE
+ * that took an event out of `pending`) is dropped, never delivered.
  *
  * The queue wait starts at the event's commit when the server tracks commit timestamps
- * (`track_commit_timestamp=on`; the embedded Postgres does), otherwise at its insert, and for a
- * retry at its scheduled time.
+ * (`track_commit_timestamp=on`; the embedded Postgres does): the queue row was written by the
+ * producer's transaction, so its `xmin` commit time is the event's. Otherwise at the insert,
+ * and for a retry at its scheduled time.
  */
 function claimSql(commitTimestamps: boolean): string {
-  const committed = commitTimestamps ? 'pg_xact_commit_timestamp(xmin)' : 'null::timestamptz';
-  // The commit timestamp is read from the row version being claimed (the update makes a new
-  // one). The update finds its rows by primary key (`id = any(array(...))`), never by joining
-  // the CTE back to the table: the planner may hash-join that with a scan of the whole outbox,
-  // whose acked rows grow with time.
+  const committed = commitTimestamps ? 'pg_xact_commit_timestamp(q.xmin)' : 'null::timestamptz';
   return `with picked as (
-      select id, ${committed} as committed_at
-        from loomtrace.outbox
-       where state = 'pending' and projection = $1 and run_at <= clock_timestamp()
-       order by run_at, id
-       limit $2
-         for update skip locked
+      delete from loomtrace.outbox_queue q
+       where q.id = any(array(
+               select id from loomtrace.outbox_queue
+                where projection = $1 and run_at <= clock_timestamp()
+                order by run_at, id
+                limit $2
+                  for update skip locked))
+      returning q.id, ${committed} as committed_at
     ), claimed as (
       update loomtrace.outbox o
          set state = 'claimed',
@@ -54,11 +58,16 @@ function claimSql(commitTimestamps: boolean): string {
              lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000),
              renewals = 0,
              last_renewed_at = null
-       where o.id = any(array(select id from picked))
+       where o.id = any(array(select id from picked)) and o.state = 'pending'
       returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
                 o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
                 o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
-                o.run_at, o.enqueued_at, o.claimed_at
+                o.run_at, o.enqueued_at, o.claimed_at, o.lease_expires_at
+    ), lease as (
+      insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids)
+      select $3, $1, $4, min(claimed_at), min(lease_expires_at), array_agg(id order by id)
+        from claimed
+      having count(*) > 0
     )
     select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version, c.library_id,
            c.request_id, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,

@@ -13,12 +13,17 @@ export interface FailItem {
 
 /**
  * Guarded like the ack: schedules retries or dead-letters, and records the attempt in
- * `outbox_attempts` for the replay. Returns the ids that were still ours.
+ * `outbox_attempts` for the replay. A retried event re-enters `outbox_queue` at its run_at
+ * (the `outbox_requeue` trigger). Runs after the batch's ack, so it ends the batch's lease.
+ * Returns the ids that were still ours.
  */
 export async function failEvents(db: Queryable, items: readonly FailItem[], leaseToken: string): Promise<Set<string>> {
   const { rows } = await db.query<{ id: string }>({
     name: 'loomtrace_fail',
-    text: `with v as (
+    text: `with lease as (
+             -- The batch's lease row goes too, locked before any outbox row (as the reclaim sweep does).
+             delete from loomtrace.outbox_leases where token = $7 returning 1
+           ), v as (
              select * from unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])
                       as v(id, next_state, delay_ms, reason, error, span)
            ), upd as (
@@ -38,6 +43,7 @@ export async function failEvents(db: Queryable, items: readonly FailItem[], leas
                     previous_lease_ms = null
                from v
               where o.id = v.id and o.lease_token = $7 and o.state = 'claimed'
+                and (select count(*) from lease) >= 0
              returning o.id, o.attempts, o.lease_token, o.lease_owner, o.claimed_at, o.run_at,
                        o.renewals, o.last_renewed_at,
                        v.next_state, v.reason, v.error, v.delay_ms, v.span

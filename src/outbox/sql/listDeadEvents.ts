@@ -26,8 +26,11 @@ export interface DeadRow {
   traceparent: string | null;
 }
 
-/** The filter as SQL over `loomtrace.outbox o`, parameters $1..$4. Shared with the replay. */
-export const DEAD_WHERE = `o.state = 'dead'
+/**
+ * The filter as SQL over `loomtrace.outbox o`, parameters $1..$4. Shared with the replay.
+ * `dead_at is not null` lets it use the dead-letter index (the only column it names).
+ */
+export const DEAD_WHERE = `o.dead_at is not null and o.state = 'dead'
    and ($1::text is null or o.last_reason = $1)
    and ($2::text is null or o.projection = $2)
    and ($3::float8 is null or o.dead_at < clock_timestamp() - make_interval(secs => $3::float8 / 1000))

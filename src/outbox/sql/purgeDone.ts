@@ -1,7 +1,8 @@
 import type { Queryable } from '../../db/pool.js';
 
 /**
- * Deletes up to `limit` done events acked more than `retentionMs` ago, oldest first, with the
+ * Deletes up to `limit` done events acked more than `retentionMs` ago (found through the BRIN
+ * index on done_at, in no particular order: every one of them is past retention), with the
  * attempts recorded for them; returns how many events went. Dead letters are never purged:
  * they wait for a human. Rows another session holds are skipped, so several workers may run
  * the upkeep at once.
@@ -11,8 +12,7 @@ export async function purgeDone(db: Queryable, retentionMs: number, limit: numbe
     name: 'loomtrace_purge_done',
     text: `with doomed as (
              select id from loomtrace.outbox
-              where state = 'done' and done_at < clock_timestamp() - make_interval(secs => $1::float8 / 1000)
-              order by done_at
+              where done_at < clock_timestamp() - make_interval(secs => $1::float8 / 1000) and state = 'done'
               limit $2
                 for update skip locked
            ), attempts as (

@@ -5,7 +5,8 @@ import type { Queryable } from '../../db/pool.js';
  * long, so that the next attempt's trace can tell the story (and link to the abandoned
  * attempt's span when its heartbeat recorded one). An event that already used its
  * `maxAttempts` is dead-lettered instead: an event that kills every worker that touches it
- * must not be reclaimed forever. Returns how many were reclaimed and how many dead-lettered.
+ * must not be reclaimed forever. Reads at most `limit` expired batch leases. Returns how many
+ * events were reclaimed and how many dead-lettered.
  */
 export async function reclaimExpired(
   db: Queryable,
@@ -15,12 +16,20 @@ export async function reclaimExpired(
 ): Promise<{ reclaimed: number; dead: number }> {
   const { rows } = await db.query<{ reclaimed: number; dead: number }>({
     name: 'loomtrace_reclaim',
+    // The lease rows are locked first, then the outbox rows (the order of every statement that
+    // touches both). Events of the lease already settled are not touched; the rest go back
+    // to the queue (the requeue trigger) or to the dead letter.
     text: `with expired as (
-             select id from loomtrace.outbox
-              where state = 'claimed' and projection = $1 and lease_expires_at < clock_timestamp()
-              order by lease_expires_at
-              limit $2
-                for update skip locked
+             delete from loomtrace.outbox_leases l
+              where l.token = any(array(
+                      select token from loomtrace.outbox_leases
+                       where projection = $1 and expires_at < clock_timestamp()
+                       order by expires_at
+                       limit $2
+                         for update skip locked))
+             returning l.token, l.event_ids
+           ), held as (
+             select unnest(event_ids) as id, token from expired
            ), upd as (
              update loomtrace.outbox o
                 set state = case when o.attempts >= $3 then 'dead' else 'pending' end,
@@ -38,8 +47,8 @@ export async function reclaimExpired(
                     last_attempt_span = o.lease_span,
                     lease_span = null,
                     lease_token = null
-               from expired
-              where o.id = expired.id
+               from held
+              where o.id = held.id and o.lease_token = held.token and o.state = 'claimed'
              returning o.id, o.attempts, o.state, o.previous_token, o.previous_owner, o.claimed_at,
                        o.previous_lease_ms, o.last_attempt_span, o.renewals, o.last_renewed_at
            ), rec as (

@@ -16,12 +16,16 @@ export async function releaseEvents(
 ): Promise<number> {
   const { rows } = await db.query<{ n: number }>({
     name: 'loomtrace_release',
-    text: `with upd as (
+    text: `with lease as (
+             -- The batch's lease row goes too, locked before any outbox row (as the reclaim sweep does).
+             delete from loomtrace.outbox_leases where token = $2 returning 1
+           ), upd as (
              update loomtrace.outbox o
                 set state = 'pending', run_at = clock_timestamp(), attempts = o.attempts - 1,
                     previous_owner = o.lease_owner, previous_token = o.lease_token,
                     last_reason = $4, last_delay_ms = 0, lease_token = null, lease_span = null
               where o.id = any($1::bigint[]) and o.lease_token = $2 and o.state = 'claimed'
+                and (select count(*) from lease) >= 0
              returning o.id, o.attempts, o.claimed_at, o.renewals, o.last_renewed_at
            ), rec as (
              insert into loomtrace.outbox_attempts (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, renewals, last_renewed_at)

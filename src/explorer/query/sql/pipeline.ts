@@ -133,13 +133,13 @@ export interface QueueState {
 export async function selectQueueState(db: Queryable, projection: string, eventId: string): Promise<QueueState> {
   const { rows } = await db.query<QueueState>({
     name: 'explorer_queue_state',
-    // Each part stays on a partial index (pending: projection, run_at, id; claimed: lease
-    // expiry), so the answer costs the queue's size, not the outbox's history.
-    text: `select (select count(*)::int from loomtrace.outbox where projection = $1 and state = 'pending')
-                + (select count(*)::int from loomtrace.outbox where state = 'claimed' and projection = $1) as depth,
-                  (select count(*)::int from loomtrace.outbox where projection = $1 and state = 'pending' and id < $2::bigint) as ahead,
+    // Each part reads the queue table or the batch leases, so the answer costs the queue's
+    // size, not the outbox's history. Ids follow enqueue order.
+    text: `select (select count(*)::int from loomtrace.outbox_queue where projection = $1)
+                + (select coalesce(sum(cardinality(event_ids)), 0)::int from loomtrace.outbox_leases where projection = $1) as depth,
+                  (select count(*)::int from loomtrace.outbox_queue where projection = $1 and id < $2::bigint) as ahead,
                   (select extract(epoch from clock_timestamp() - enqueued_at)::float8 from loomtrace.outbox
-                    where id = (select min(id) from loomtrace.outbox where projection = $1 and state = 'pending')) as oldest_pending_s,
+                    where id = (select min(id) from loomtrace.outbox_queue where projection = $1)) as oldest_pending_s,
                   (select count(*)::int from pg_stat_activity
                     where datname = current_database() and application_name like '%worker%') as workers`,
     values: [projection, eventId],
