@@ -43,7 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig 
     embeddedPgPort: envInt(env, 'LOOMTRACE_PG_PORT', 54329, 1, 65535),
     worker: Object.freeze({
       id: env['WORKER_ID'] || undefined,
-      batchSize: envInt(env, 'WORKER_BATCH_SIZE', 200, 1, 10_000),
+      batchSize: envInt(env, 'WORKER_BATCH_SIZE', 500, 1, 10_000),
       concurrency: envInt(env, 'WORKER_CONCURRENCY', 2, 1, 64),
       leaseMs: envInt(env, 'WORKER_LEASE_MS', 30_000, 100, 86_400_000),
       pollIntervalMs: envInt(env, 'WORKER_POLL_MS', 1_000, 10, 3_600_000),

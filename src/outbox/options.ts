@@ -92,7 +92,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     projection: o.projection,
     sink: o.sink,
     workerId: o.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-    batchSize: int('batchSize', o.batchSize, 200, 1, 10_000),
+    batchSize: int('batchSize', o.batchSize, 500, 1, 10_000),
     concurrency: int('concurrency', o.concurrency, 2, 1, 64),
     leaseMs,
     heartbeatMs: int('heartbeatMs', o.heartbeatMs, Math.max(50, Math.floor(leaseMs / 2)), 10, leaseMs),
