@@ -20,7 +20,9 @@ export interface Proc {
 }
 
 export function startProcess(name: string, script: string, env: Record<string, string>): Proc {
-  const proc = spawn(process.execPath, [path.join(CLI_DIR, script)], {
+  // BENCH_CHILD_ARGS: node flags for the benchmarks' processes (e.g. --cpu-prof), as bench/runner.ts takes them.
+  const flags = (process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...flags, path.join(CLI_DIR, script)], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
