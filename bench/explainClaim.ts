@@ -23,7 +23,7 @@ try {
     const token = randomUUID();
     const rows = await claimEvents(pool, { projection: 'search', limit: batch, leaseToken: token, owner: 'explain', leaseMs: 30_000, commitTimestamps: true });
     if (i < 5) continue;
-    const ids = rows.map((r) => r.id);
+    const ids = rows.map((r) => r[0]);
     const show = async (label: string, text: string, values: unknown[]) => {
       const { rows: plan } = await pool.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${text}`, values);
       console.log(`--- ${label}\n${plan.map((r) => r['QUERY PLAN']).join('\n').replace(/\{[0-9,]{200,}\}/g, '{…ids…}')}`);

@@ -1,27 +1,33 @@
 import type { Queryable } from '../../db/pool.js';
 
-export interface ClaimRow {
-  id: string;
-  event_type: string;
-  aggregate_type: string;
-  aggregate_id: string;
-  aggregate_version: string;
-  library_id: string | null;
-  request_id: string | null;
-  traceparent: string | null;
-  tracestate: string | null;
-  payload: Record<string, unknown>;
-  attempts: number;
-  previous_owner: string | null;
-  previous_token: string | null;
-  previous_lease_ms: number | null;
-  last_reason: string | null;
-  last_delay_ms: number | null;
-  last_attempt_span: string | null;
-  ready_at_ms: number;
-  ready_source: 'commit_timestamp' | 'insert_time' | 'run_at';
-  claimed_at_ms: number;
-}
+/**
+ * One claimed row, as an array (`rowMode: 'array'`: no object per row for the driver to build;
+ * the worker turns it into an `OutboxEvent` once). Order of the final SELECT below.
+ */
+export type ClaimRow = [
+  id: string,
+  eventType: string,
+  aggregateType: string,
+  aggregateId: string,
+  aggregateVersion: number,
+  libraryId: string | null,
+  requestId: string | null,
+  traceparent: string | null,
+  tracestate: string | null,
+  payload: Record<string, unknown>,
+  attempts: number,
+  previousOwner: string | null,
+  previousToken: string | null,
+  previousLeaseMs: number | null,
+  lastReason: string | null,
+  lastDelayMs: number | null,
+  lastAttemptSpan: string | null,
+  /** When the event became due (epoch ms): its commit, its insert, or a retry's run_at. */
+  readyAtMs: number,
+  /** Whether readyAtMs is the commit timestamp (first attempts on a server that tracks them). */
+  fromCommit: boolean,
+  claimedAtMs: number,
+];
 
 /**
  * The claim: due events of one projection, oldest first, taken out of `outbox_queue` (rows
@@ -48,16 +54,20 @@ function claimSql(commitTimestamps: boolean): string {
                 limit $2
                   for update skip locked))
       returning q.id, ${committed} as committed_at
+    ), at as (
+      -- One clock reading for the whole batch.
+      select clock_timestamp() as t
     ), claimed as (
       update loomtrace.outbox o
          set state = 'claimed',
              attempts = o.attempts + 1,
              lease_token = $3,
              lease_owner = $4,
-             claimed_at = clock_timestamp(),
-             lease_expires_at = clock_timestamp() + make_interval(secs => $5::float8 / 1000),
+             claimed_at = at.t,
+             lease_expires_at = at.t + make_interval(secs => $5::float8 / 1000),
              renewals = 0,
              last_renewed_at = null
+        from at
        where o.id = any(array(select id from picked)) and o.state = 'pending'
       returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
                 o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
@@ -69,14 +79,12 @@ function claimSql(commitTimestamps: boolean): string {
         from claimed
       having count(*) > 0
     )
-    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version, c.library_id,
+    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version::float8, c.library_id,
            c.request_id, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,
            c.previous_token, c.previous_lease_ms, c.last_reason, c.last_delay_ms, c.last_attempt_span,
            extract(epoch from case when c.attempts > 1 then c.run_at
                                    else coalesce(p.committed_at, c.enqueued_at) end)::float8 * 1000 as ready_at_ms,
-           case when c.attempts > 1 then 'run_at'
-                when p.committed_at is not null then 'commit_timestamp'
-                else 'insert_time' end as ready_source,
+           c.attempts <= 1 and p.committed_at is not null as from_commit,
            extract(epoch from c.claimed_at)::float8 * 1000 as claimed_at_ms
       from claimed c join picked p on p.id = c.id
      order by c.id`;
@@ -91,6 +99,7 @@ export async function claimEvents(
 ): Promise<ClaimRow[]> {
   const { rows } = await db.query<ClaimRow>({
     name: args.commitTimestamps ? 'loomtrace_claim_ct' : 'loomtrace_claim',
+    rowMode: 'array',
     text: args.commitTimestamps ? SQL_WITH_COMMIT_TS : SQL_WITHOUT_COMMIT_TS,
     values: [args.projection, args.limit, args.leaseToken, args.owner, args.leaseMs],
   });
