@@ -10,8 +10,11 @@
 import { register } from 'node:module';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { setEventSpanExporter } from '../tracing/eventSpans.js';
+import { EventSpanExporter, eventSpanExporterOptionsFromEnv } from '../tracing/otlp/exporter.js';
 
 let sdk: NodeSDK | undefined;
+let eventSpans: EventSpanExporter | undefined;
 
 export function startTelemetry(defaultServiceName: string): void {
   if (process.env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return;
@@ -36,11 +39,22 @@ export function startTelemetry(defaultServiceName: string): void {
     ],
   });
   sdk.start();
+  // The worker's per-event spans skip the SDK's Span objects and OTLP transformer when the
+  // SDK exports OTLP over HTTP: same spans, same endpoint, encoded directly
+  // (docs/decisions/0007-fast-event-spans.md). Any other exporter keeps the SDK path.
+  const fast = eventSpanExporterOptionsFromEnv();
+  if (fast) {
+    eventSpans = new EventSpanExporter(fast);
+    setEventSpanExporter(eventSpans);
+  }
 }
 
 /** Flushes and stops the SDK (on shutdown, so the last spans are not lost). */
 export async function stopTelemetry(): Promise<void> {
   const s = sdk;
+  const fast = eventSpans;
   sdk = undefined;
-  if (s) await s.shutdown().catch(() => undefined);
+  eventSpans = undefined;
+  setEventSpanExporter(undefined);
+  await Promise.all([s?.shutdown().catch(() => undefined), fast?.shutdown().catch(() => undefined)]);
 }

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Context, type Link, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent } from '../tracing/carrier.js';
+import { eventSpanExporter } from '../tracing/eventSpans.js';
+import { AttrKey, EventIds, Kind, Role, clampEnd, spanFlags, type Fragment, type SpanPrefix, type SpanWriter } from '../tracing/otlp/common.js';
+import type { EventSpanExporter, ResourceLike, ScopeLike, SpanOrigin } from '../tracing/otlp/exporter.js';
 import * as sc from '../tracing/semconv.js';
 import { tracer } from '../tracing/spans.js';
 import type { ItemOutcome } from './outcome.js';
@@ -57,10 +60,224 @@ function unsampledParentsStayUnsampled(): boolean {
   return unsampledStays;
 }
 
+let origin: SpanOrigin | null | undefined;
+/**
+ * The resource and instrumentation scope the SDK puts on our spans, read from a probe span
+ * with a sampled remote parent (never ended, so never exported). Undefined when such a parent
+ * does not give a sampled, recording SDK span: then the sampler is not parent-based (or the
+ * provider is not the SDK's) and the fast path stays off.
+ */
+function sdkOrigin(): SpanOrigin | undefined {
+  if (origin === undefined) {
+    origin = null;
+    const parent = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: randomBytes(16).toString('hex'),
+      spanId: randomBytes(8).toString('hex'),
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+    });
+    const probe = tracer().startSpan('loomtrace.probe', {}, parent);
+    const s = probe as unknown as { resource?: ResourceLike; instrumentationScope?: ScopeLike };
+    if (probe.isRecording() && (probe.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0 && s.resource && s.instrumentationScope) {
+      origin = { resource: s.resource, scope: s.instrumentationScope };
+    }
+  }
+  return origin ?? undefined;
+}
+
 /** For tests that install an SDK after a worker ran without one. */
 export function resetTracingProbe(): void {
   sdkActive = undefined;
   unsampledStays = undefined;
+  origin = undefined;
+}
+
+const HEX_LOWER = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 10; i++) t[48 + i] = i;
+  for (let i = 0; i < 6; i++) t[97 + i] = 10 + i;
+  return t;
+})();
+
+/** A stored context, with its ids as 32-bit words too (trace id: w0..w3, span id: w4, w5). */
+interface StoredParent extends SpanContext {
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  w4: number;
+  w5: number;
+}
+
+/**
+ * parseTraceparent without the regular expressions (the worker parses one per event): the
+ * same answers, the common well-formed case checked by hand (its ids read into words on the
+ * way), anything else left to it.
+ */
+function parseStored(v: string | null): SpanContext | StoredParent | undefined {
+  if (!v || v.length !== 55 || v.charCodeAt(0) !== 48 || v.charCodeAt(1) !== 48 || v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) {
+    return parseTraceparent(v);
+  }
+  let w0 = 0;
+  let w1 = 0;
+  let w2 = 0;
+  let w3 = 0;
+  let w4 = 0;
+  let w5 = 0;
+  let acc = 0;
+  let n = 0;
+  let k = 0;
+  for (let i = 3; i < 52; i++) {
+    if (i === 35) continue;
+    const c = v.charCodeAt(i);
+    const d = c < 128 ? HEX_LOWER[c]! : -1;
+    if (d < 0) return undefined;
+    acc = (acc << 4) | d;
+    if (++n === 8) {
+      const word = acc >>> 0;
+      if (k === 0) w0 = word;
+      else if (k === 1) w1 = word;
+      else if (k === 2) w2 = word;
+      else if (k === 3) w3 = word;
+      else if (k === 4) w4 = word;
+      else w5 = word;
+      k++;
+      acc = 0;
+      n = 0;
+    }
+  }
+  const c1 = v.charCodeAt(53);
+  const c2 = v.charCodeAt(54);
+  const f1 = c1 < 128 ? HEX_LOWER[c1]! : -1;
+  const f2 = c2 < 128 ? HEX_LOWER[c2]! : -1;
+  if (f1 < 0 || f2 < 0) return undefined;
+  if ((w0 | w1 | w2 | w3) === 0 || (w4 | w5) === 0) return undefined;
+  return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: (f1 << 4) | f2, isRemote: true, w0, w1, w2, w3, w4, w5 };
+}
+
+/**
+ * One event's process span on the fast path: ids only until `finish`, when it and its children
+ * are encoded straight to OTLP (no SDK Span objects).
+ */
+class FastSpan extends EventIds {
+  /** `lease renewed` events, buffered until the span is encoded: [at ms, expires at ISO]. */
+  renewals: [number, string][] | undefined;
+  ended = false;
+  constructor(
+    parent: StoredParent,
+    traceState: string | undefined,
+    readonly prev: SpanContext | undefined,
+  ) {
+    super(parent.traceId, parent.w0, parent.w1, parent.w2, parent.w3, parent.spanId, parent.w4, parent.w5, traceState);
+  }
+}
+
+/** Keys of the attributes the fast path writes per event, encoded once per writer. */
+const K = {
+  queueWait: new AttrKey(sc.ATTR_QUEUE_WAIT_MS),
+  queueWaitSource: new AttrKey(sc.ATTR_QUEUE_WAIT_SOURCE),
+  attempt: new AttrKey(sc.ATTR_ATTEMPT),
+  messageId: new AttrKey(sc.ATTR_MESSAGING_MESSAGE_ID),
+  writeResult: new AttrKey(sc.ATTR_WRITE_RESULT),
+  writeStatus: new AttrKey(sc.ATTR_WRITE_STATUS_CODE),
+  retryReason: new AttrKey(sc.ATTR_RETRY_REASON),
+  retryDelay: new AttrKey(sc.ATTR_RETRY_DELAY_MS),
+  ackRows: new AttrKey(sc.ATTR_ACK_ROWS_AFFECTED),
+  outcome: new AttrKey(sc.ATTR_OUTCOME),
+  eventType: new AttrKey(sc.ATTR_EVENT_TYPE),
+  aggregateId: new AttrKey(sc.ATTR_AGGREGATE_ID),
+  aggregateVersion: new AttrKey(sc.ATTR_AGGREGATE_VERSION),
+  reclaimed: new AttrKey(sc.ATTR_RECLAIMED),
+  blockId: new AttrKey(sc.ATTR_BLOCK_ID),
+  libraryId: new AttrKey(sc.ATTR_LIBRARY_ID),
+  requestId: new AttrKey(sc.ATTR_REQUEST_ID),
+  previousOwner: new AttrKey(sc.ATTR_PREVIOUS_OWNER),
+  previousToken: new AttrKey(sc.ATTR_PREVIOUS_TOKEN),
+  leaseAge: new AttrKey(sc.ATTR_LEASE_AGE_MS),
+  replayed: new AttrKey(sc.ATTR_REPLAYED),
+  errorType: new AttrKey(sc.ATTR_ERROR_TYPE),
+  leaseExpires: new AttrKey(sc.ATTR_LEASE_EXPIRES_AT),
+  exceptionMessage: new AttrKey('exception.message'),
+  nextDelay: new AttrKey('loomtrace.next.delay_ms'),
+};
+
+/** OTLP flags of a sampled span whose parent is remote (process, queue wait) or local (claim, write, ack). */
+const REMOTE_CHILD = spanFlags(TraceFlags.SAMPLED, true);
+const LOCAL_CHILD = spanFlags(TraceFlags.SAMPLED, false);
+
+/** Attribute lists that never change, encoded once per writer. */
+interface Constants {
+  linkBatch: Fragment;
+  linkPrev: Fragment;
+  ackOp: Fragment;
+  ackDone: Fragment;
+  ackDb: Fragment;
+  written: Fragment;
+}
+const constants = new WeakMap<SpanWriter, Constants>();
+function constantsFor(w: SpanWriter): Constants {
+  let c = constants.get(w);
+  if (!c) {
+    c = {
+      linkBatch: w.fragment({ 'loomtrace.link': 'batch' }, 'link'),
+      linkPrev: w.fragment({ 'loomtrace.link': 'previous_attempt' }, 'link'),
+      ackOp: w.fragment({ [sc.ATTR_MESSAGING_OPERATION_TYPE]: sc.MessagingOperationType.SETTLE }, 'span'),
+      ackDone: w.fragment({ [sc.ATTR_ACK_ROWS_AFFECTED]: 1, [sc.ATTR_OUTCOME]: 'done' }, 'span'),
+      ackDb: w.fragment({ [sc.ATTR_DB_SYSTEM_NAME]: 'postgresql' }, 'span'),
+      written: w.fragment({ [sc.ATTR_WRITE_RESULT]: 'written' }, 'span'),
+    };
+    constants.set(w, c);
+  }
+  return c;
+}
+
+/** The fast path of one batch: the exporter, and the attribute lists shared by the batch's spans, encoded once. */
+interface FastBatch {
+  exporter: EventSpanExporter;
+  w: SpanWriter;
+  origin: SpanOrigin;
+  /** process: system, operation type and name, destination. */
+  procA: Fragment;
+  /** process: client id, projection. */
+  procB: Fragment;
+  /** process: lease owner and token. */
+  procC: Fragment;
+  /** process and claim: batch size. */
+  batchSize: Fragment;
+  write: Fragment;
+  staleEvent: Fragment;
+  batchLink: SpanContext;
+  /** The queue wait spans' name and kind. */
+  queueWait?: SpanPrefix;
+  /** Built at finish, when the times are known: the children's and the process span's prefixes. */
+  prefixes?: {
+    claim: SpanPrefix;
+    writeWritten: SpanPrefix;
+    write: SpanPrefix;
+    ackDone: SpanPrefix;
+    ack: SpanPrefix;
+    process: SpanPrefix;
+  };
+}
+
+/** Inputs of each batch's trace, for a test that traces the same batch on both paths. */
+export interface BatchTraceObserver {
+  created(t: BatchTrace, args: ConstructorParameters<typeof BatchTrace>): void;
+  renewed(t: BatchTrace, atMs: number, leaseMs: number, kept: ReadonlySet<string>): void;
+  finished(t: BatchTrace, outcomes: readonly ItemOutcome[], settled: readonly Settled[], times: FinishTimes): void;
+}
+let observer: BatchTraceObserver | undefined;
+/** Test seam (test/event-spans.test.ts): see every BatchTrace's inputs. */
+export function observeBatchTraces(o: BatchTraceObserver | undefined): void {
+  observer = o;
+}
+
+export interface FinishTimes {
+  writeStart: number;
+  writeEnd: number;
+  ackStart: number;
+  ackEnd: number;
+  statusCode?: number;
 }
 
 /**
@@ -74,7 +291,12 @@ export class BatchTrace {
   readonly enabled: boolean;
   readonly batchContext: Context;
   private readonly batchSpan: Span | undefined;
-  private readonly processSpans: (Span | undefined)[];
+  private readonly processSpans: (Span | FastSpan | undefined)[];
+  /**
+   * The fast path's batch state (the per-event spans bypass the SDK: an OTLP/HTTP exporter is
+   * registered and the sampler is parent-based), built at the first sampled event.
+   */
+  private fast: FastBatch | undefined;
 
   constructor(
     private readonly projection: string,
@@ -85,11 +307,13 @@ export class BatchTrace {
     private readonly claimEnd: number,
     private readonly system: string,
   ) {
+    observer?.created(this, [projection, workerId, leaseToken, events, claimStart, claimEnd, system]);
     this.enabled = tracingActive();
     this.processSpans = [];
     if (!this.enabled) {
       this.batchContext = context.active();
       this.batchSpan = undefined;
+      this.fast = undefined;
       return;
     }
     const t = tracer();
@@ -133,11 +357,21 @@ export class BatchTrace {
     const processName = sc.SpanNames.process(projection);
     const queueWaitName = sc.SpanNames.queueWait(projection);
     const skipUnsampled = unsampledParentsStayUnsampled();
+    const exporter = eventSpanExporter();
+    const from = exporter && skipUnsampled ? sdkOrigin() : undefined;
+    const fastOn = exporter !== undefined && from !== undefined;
     for (const e of events) {
-      const parentSc = parseTraceparent(e.traceparent);
+      const parentSc = parseStored(e.traceparent);
       // The cheapest path: the producer sampled this change out and the sampler follows it.
       if (skipUnsampled && parentSc !== undefined && (parentSc.traceFlags & TraceFlags.SAMPLED) === 0) {
         this.processSpans.push(undefined);
+        continue;
+      }
+      // A sampled producer and a parent-based sampler: the spans are sampled, encode them
+      // directly. An event without a stored context needs the sampler's root decision: SDK path.
+      if (fastOn && parentSc !== undefined && 'w0' in parentSc) {
+        this.fast ??= this.fastBatch(exporter, from, batchSpan.spanContext());
+        this.processSpans.push(this.fastEvent(this.fast, e, parentSc));
         continue;
       }
       const parent = parentSc ? trace.setSpanContext(ROOT_CONTEXT, e.tracestate ? { ...parentSc, traceState: createTraceState(e.tracestate) } : parentSc) : ROOT_CONTEXT;
@@ -177,6 +411,161 @@ export class BatchTrace {
         parent,
       ).end(Math.max(e.readyAtMs, e.claimedAtMs));
     }
+    // The queue waits are complete: export them now, as the SDK path does.
+    this.fast?.exporter.submit(this.fast.origin);
+  }
+
+  private fastBatch(exporter: EventSpanExporter, from: SpanOrigin, batchLink: SpanContext): FastBatch {
+    const w = exporter.writer;
+    const n = this.events.length;
+    return {
+      exporter,
+      w,
+      origin: from,
+      procA: w.fragment(
+        {
+          [sc.ATTR_MESSAGING_SYSTEM]: sc.MESSAGING_SYSTEM,
+          [sc.ATTR_MESSAGING_OPERATION_TYPE]: sc.MessagingOperationType.PROCESS,
+          [sc.ATTR_MESSAGING_OPERATION_NAME]: 'process',
+          [sc.ATTR_MESSAGING_DESTINATION_NAME]: this.projection,
+        },
+        'span',
+      ),
+      procB: w.fragment({ [sc.ATTR_MESSAGING_CLIENT_ID]: this.workerId, [sc.ATTR_PROJECTION]: this.projection }, 'span'),
+      procC: w.fragment({ [sc.ATTR_LEASE_OWNER]: this.workerId, [sc.ATTR_LEASE_TOKEN]: this.leaseToken }, 'span'),
+      batchSize: w.fragment({ [sc.ATTR_BATCH_SIZE]: n }, 'span'),
+      write: w.fragment({ [sc.ATTR_DB_SYSTEM_NAME]: this.system, [sc.ATTR_DB_OPERATION_NAME]: 'bulk', [sc.ATTR_DB_OPERATION_BATCH_SIZE]: n }, 'span'),
+      staleEvent: w.fragment({ [sc.ATTR_LEASE_TOKEN]: this.leaseToken }, 'event'),
+      batchLink,
+    };
+  }
+
+  /** The fast path's start for one sampled event: ids for its process span, and its queue wait span encoded. */
+  private fastEvent(f: FastBatch, e: OutboxEvent, parent: StoredParent): FastSpan {
+    const traceState = e.tracestate ? createTraceState(e.tracestate).serialize() : undefined;
+    const span = new FastSpan(parent, traceState, e.lastAttemptSpan ? parseStored(e.lastAttemptSpan) : undefined);
+    const w = f.w;
+    w.beginEventSpan((f.queueWait ??= w.spanPrefix(this.queueWaitName, Kind.INTERNAL, undefined, undefined, [])), span, Role.QUEUE_WAIT, REMOTE_CHILD);
+    w.times(e.readyAtMs, clampEnd(e.readyAtMs, Math.max(e.readyAtMs, e.claimedAtMs)));
+    w.attr(K.queueWait, Math.max(0, e.claimedAtMs - e.readyAtMs));
+    w.attr(K.queueWaitSource, e.readySource);
+    w.attr(K.attempt, e.attempt);
+    w.attr(K.messageId, e.id);
+    w.endSpan(SpanStatusCode.UNSET, undefined);
+    return span;
+  }
+
+  private get queueWaitName(): string {
+    return sc.SpanNames.queueWait(this.projection);
+  }
+
+  /** The batch's span prefixes: name, kind, times and the attributes every event shares. */
+  private fastPrefixes(f: FastBatch, t: FinishTimes): NonNullable<FastBatch['prefixes']> {
+    const w = f.w;
+    const c = constantsFor(w);
+    const writeName = sc.SpanNames.write(this.projection);
+    const ackName = sc.SpanNames.ack(this.projection);
+    const writeEnd = clampEnd(t.writeStart, t.writeEnd);
+    const ackEnd = clampEnd(t.ackStart, t.ackEnd);
+    return {
+      claim: w.spanPrefix(sc.SpanNames.claim(this.projection), Kind.INTERNAL, this.claimStart, clampEnd(this.claimStart, this.claimEnd), [f.batchSize]),
+      writeWritten: w.spanPrefix(writeName, Kind.CLIENT, t.writeStart, writeEnd, [f.write, c.written]),
+      write: w.spanPrefix(writeName, Kind.CLIENT, t.writeStart, writeEnd, [f.write]),
+      ackDone: w.spanPrefix(ackName, Kind.CLIENT, t.ackStart, ackEnd, [c.ackOp, c.ackDone, c.ackDb]),
+      ack: w.spanPrefix(ackName, Kind.CLIENT, t.ackStart, ackEnd, [c.ackOp]),
+      process: w.spanPrefix(sc.SpanNames.process(this.projection), Kind.CONSUMER, this.claimStart, clampEnd(this.claimStart, t.ackEnd), [f.procA]),
+    };
+  }
+
+  /** Encodes one event's process span and its claim, write and ack children: the same spans the SDK path makes. */
+  private fastFinish(f: FastBatch, span: FastSpan, e: OutboxEvent, o: ItemOutcome, s: Settled, t: FinishTimes): void {
+    span.ended = true;
+    const w = f.w;
+    const c = constantsFor(w);
+    const p = (f.prefixes ??= this.fastPrefixes(f, t));
+    w.beginEventSpan(p.claim, span, Role.CHILD, LOCAL_CHILD);
+    w.endSpan(SpanStatusCode.UNSET, undefined);
+
+    const status = 'statusCode' in o ? o.statusCode : undefined;
+    const failed = o.kind === 'retry' || o.kind === 'fail';
+    const dead = s.outcome === 'dead';
+    if (o.kind === 'written' && status === undefined) {
+      w.beginEventSpan(p.writeWritten, span, Role.CHILD, LOCAL_CHILD);
+      w.endSpan(SpanStatusCode.UNSET, undefined);
+    } else {
+      w.beginEventSpan(p.write, span, Role.CHILD, LOCAL_CHILD);
+      w.attr(K.writeResult, o.kind === 'written' ? 'written' : o.kind === 'stale' ? 'stale' : 'failed');
+      if (status !== undefined) w.attr(K.writeStatus, status);
+      if (failed) {
+        w.attr(K.retryReason, o.reason);
+        w.beginEvent(o.kind === 'retry' ? 'retry scheduled' : 'failed permanently', t.writeEnd);
+        w.attr(K.retryReason, o.reason);
+        if (s.delayMs !== undefined) w.attr(K.retryDelay, s.delayMs);
+        w.attr(K.exceptionMessage, o.message);
+        w.endEvent();
+      }
+      w.endSpan(failed && dead ? SpanStatusCode.ERROR : SpanStatusCode.UNSET, failed && dead ? o.message : undefined);
+    }
+
+    if (s.ackRows === 1 && s.outcome === 'done') {
+      w.beginEventSpan(p.ackDone, span, Role.CHILD, LOCAL_CHILD);
+    } else {
+      w.beginEventSpan(p.ack, span, Role.CHILD, LOCAL_CHILD);
+      w.attr(K.ackRows, s.ackRows);
+      w.attr(K.outcome, s.outcome);
+      w.attrs(c.ackDb);
+      if (s.ackRows === 0) {
+        w.beginEvent('stale ack: lease lost', t.ackEnd);
+        w.attrs(f.staleEvent);
+        w.endEvent();
+      }
+    }
+    w.endSpan(SpanStatusCode.UNSET, undefined);
+
+    // The process span, with the attributes in the order the SDK path sets them.
+    w.beginEventSpan(p.process, span, Role.PROCESS, REMOTE_CHILD);
+    w.attr(K.messageId, e.id);
+    w.attrs(f.procB);
+    w.attr(K.eventType, e.eventType);
+    w.attr(K.aggregateId, e.aggregateId);
+    w.attr(K.aggregateVersion, e.aggregateVersion);
+    w.attr(K.attempt, e.attempt);
+    w.attrs(f.procC);
+    w.attr(K.reclaimed, e.reclaimed);
+    w.attr(K.queueWait, Math.max(0, e.claimedAtMs - e.readyAtMs));
+    w.attrs(f.batchSize);
+    if (e.aggregateType === 'block') w.attr(K.blockId, e.aggregateId);
+    if (e.libraryId) w.attr(K.libraryId, e.libraryId);
+    if (e.requestId) w.attr(K.requestId, e.requestId);
+    if (e.attempt > 1 && e.lastReason) w.attr(K.retryReason, e.lastReason);
+    if (e.attempt > 1 && e.lastDelayMs !== null) w.attr(K.retryDelay, e.lastDelayMs);
+    if (e.previousOwner) w.attr(K.previousOwner, e.previousOwner);
+    if (e.previousToken) w.attr(K.previousToken, e.previousToken);
+    if (e.reclaimed && e.previousLeaseMs !== null) w.attr(K.leaseAge, e.previousLeaseMs);
+    if (e.lastReason === 'replayed') w.attr(K.replayed, true);
+    w.attr(K.outcome, s.outcome);
+    w.attr(K.ackRows, s.ackRows);
+    if (s.delayMs !== undefined) w.attr(K.nextDelay, s.delayMs);
+    if (failed) w.attr(K.errorType, o.reason);
+    if (span.renewals) {
+      for (const [at, expires] of span.renewals) {
+        w.beginEvent('lease renewed', at);
+        w.attr(K.leaseExpires, expires);
+        w.endEvent();
+      }
+    }
+    const bl = f.batchLink;
+    w.beginLink(bl.traceId, bl.spanId, bl.traceState?.serialize(), spanFlags(bl.traceFlags, bl.isRemote));
+    w.attrs(c.linkBatch);
+    w.endLink();
+    const prev = span.prev;
+    if (prev) {
+      w.beginLink(prev.traceId, prev.spanId, undefined, spanFlags(prev.traceFlags, prev.isRemote));
+      w.attrs(c.linkPrev);
+      w.endLink();
+    }
+    if (dead) w.endSpan(SpanStatusCode.ERROR, failed ? o.message : 'dead-lettered');
+    else w.endSpan(SpanStatusCode.UNSET, undefined);
   }
 
   private processAttributes(e: OutboxEvent) {
@@ -216,9 +605,14 @@ export class BatchTrace {
    * span, so the trace shows a long attempt kept its lease (and until when).
    */
   renewed(atMs: number, leaseMs: number, kept: ReadonlySet<string>): void {
+    observer?.renewed(this, atMs, leaseMs, kept);
     if (!this.enabled) return;
     for (let i = 0; i < this.events.length; i++) {
       const span = this.processSpans[i];
+      if (span instanceof FastSpan) {
+        if (!span.ended && kept.has(this.events[i]!.id)) (span.renewals ??= []).push([atMs, new Date(atMs + leaseMs).toISOString()]);
+        continue;
+      }
       if (!span || !span.isRecording() || !kept.has(this.events[i]!.id)) continue;
       span.addEvent('lease renewed', { [sc.ATTR_LEASE_EXPIRES_AT]: new Date(atMs + leaseMs).toISOString() }, atMs);
     }
@@ -227,6 +621,7 @@ export class BatchTrace {
   /** traceparent of event i's process span, stored on failure so the next attempt links to it. */
   spanRef(i: number): string | null {
     const span = this.processSpans[i];
+    if (span instanceof FastSpan) return `00-${span.traceId}-${span.spanId}-01`;
     return span ? formatTraceparent(span.spanContext()) : null;
   }
 
@@ -234,8 +629,9 @@ export class BatchTrace {
   finish(
     outcomes: readonly ItemOutcome[],
     settled: readonly Settled[],
-    t: { writeStart: number; writeEnd: number; ackStart: number; ackEnd: number; statusCode?: number },
+    t: FinishTimes,
   ): void {
+    observer?.finished(this, outcomes, settled, t);
     if (!this.enabled) return;
     const tr = tracer();
     const claimName = sc.SpanNames.claim(this.projection);
@@ -246,6 +642,10 @@ export class BatchTrace {
       if (!span) continue;
       const o = outcomes[i]!;
       const s = settled[i]!;
+      if (span instanceof FastSpan) {
+        if (!span.ended && this.fast) this.fastFinish(this.fast, span, this.events[i]!, o, s, t);
+        continue;
+      }
       const ctx = trace.setSpan(context.active(), span);
       tr.startSpan(claimName, { startTime: this.claimStart, attributes: { [sc.ATTR_BATCH_SIZE]: this.events.length } }, ctx).end(this.claimEnd);
       const write = tr.startSpan(
@@ -298,6 +698,7 @@ export class BatchTrace {
       if (s.outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR, message: o.kind === 'fail' || o.kind === 'retry' ? o.message : 'dead-lettered' });
       span.end(t.ackEnd);
     }
+    this.fast?.exporter.submit(this.fast.origin);
     this.batchSpan?.end(t.ackEnd);
   }
 }
