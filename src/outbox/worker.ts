@@ -9,6 +9,7 @@ import { OutboxMetrics } from './metrics.js';
 import { classifyError, ProjectionError, type ItemOutcome } from './outcome.js';
 import { claimEvents, type ClaimRow } from './sql/claimEvents.js';
 import { toEvent } from './claimedEvent.js';
+import { completeBatch } from './sql/completeBatch.js';
 import { completeEvents } from './sql/completeEvents.js';
 import { failEvents, type FailItem } from './sql/failEvents.js';
 import { reclaimExpired } from './sql/reclaimExpired.js';
@@ -333,7 +334,13 @@ export class OutboxWorker {
       fails.push({ id: e.id, nextState: dead ? 'dead' : 'pending', delayMs, reason: out.reason, error: out.message.slice(0, 200), span: bt.spanRef(i) });
       failIndex.push(i);
     }
-    const acked = doneIds.length ? await this.guarded(doneIds, held.token, () => completeEvents(o.pool, doneIds, held.token, fails.length === 0)) : new Set<string>();
+    // The whole batch succeeded (the usual case): ack it by its lease token. Otherwise by ids,
+    // keeping the lease row for the retry/dead-letter statement that follows.
+    const acked = !doneIds.length
+      ? new Set<string>()
+      : await this.guarded(doneIds, held.token, () =>
+          fails.length === 0 ? completeBatch(o.pool, doneIds, held.token) : completeEvents(o.pool, doneIds, held.token),
+        );
     const ids = fails.map((f) => f.id);
     const failed = fails.length ? await this.guarded(ids, held.token, () => failEvents(o.pool, fails, held.token)) : new Set<string>();
     for (let i = 0; i < events.length; i++) {
