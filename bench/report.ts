@@ -155,6 +155,87 @@ function analysis(r: Report): string[] {
     const d1 = x(median(r.drain['loomtrace:1'] ?? []), median(r.drain['graphile:1'] ?? []));
     const d2 = x(median(r.drain['loomtrace:2'] ?? []), median(r.drain['graphile:2'] ?? []));
     L.push(`- **Drain.** ${fmt(d1, 2)}× graphile-worker with one worker process and ${fmt(d2, 2)}× with two (target 2.0×). Since migration 000040 (decision 0008) a pending event waits as a narrow row in \`outbox_queue\` that the claim deletes, each batch has one lease row, and the claim and the ack update the outbox row in place (HOT: no index entries); before it both updates wrote a new row version into every index and the ratio was 1.11× / 1.03×. The claim → ack cycle alone now runs 2.4× the old layout (\`node dist/bench/queueLayout.js\`), so what is left of each event is spread over both sides: the loomtrace worker process spends ${fmt(off, 1)} µs of CPU per event (graphile-worker's: ${fmt(cpu('graphile'), 1)} µs), mostly the driver parsing the claimed rows (each carries its payload and trace context) and garbage collection, and Postgres a comparable amount (the queue row's delete, two HOT updates with their WAL, the commits), on the same 2 cores. A fully successful batch is acked by its lease token (the lease row names its events), so the ack no longer sends or reads back 500 ids (with the array-mode claim: −12% worker CPU per event, +6% drain, A/B). Measured and not taken: \`synchronous_commit=off\` for the queue's own statements (+5–8%; it would be safe — a Postgres crash could only re-deliver, never lose, an event — but it changes what an acked row promises); batch 1,000 instead of 500 (no gain); a third batch in flight (no gain). What would close the rest: fewer bytes per claimed row (the payload fetched by the sink only when it needs it, at the cost of a second query for sinks that do), or Postgres on its own cores.`);
+    L.push(`- **Tracing at 100%.** Each sampled event keeps the ${fmt(spans, 1)} spans design.md asks for (process, queue wait, claim, write, ack) plus its share of the batch trace. Since decision 0007 they skip the SDK's Span objects, span processor and OTLP transformer: the worker encodes them straight to OTLP (the same spans, field by field, checked by test/event-spans.test.ts) and posts them to the same endpoint. Measured here: ${fmt(on100 - off, 1)} µs of worker CPU per event over untraced, ${fmt(perSpan, 1)} µs per span with export (on the SDK path it was ~77 µs per event, ~15 µs per span). What remains: ~3 µs per event of encoding (\`node dist/bench/eventSpans.js\`), the HTTP export of ~1.8 KB per event and the receiver decoding it on the same 2 cores, garbage collection, and the JIT warming the traced path inside a drain that lasts well under a second (with 100,000 events per run the ratio was 0.73 at 100% and 0.95 at 10%, helper's single run, decision 0007).`);
+    L.push(`- **Tracing at 10%.** ${fmt(on10 - off, 1)} µs per event over untraced, of which about ${fmt((on100 - off) / 10, 1)} µs is the sampled tenth; the rest is the SDK being on at all (the AsyncLocalStorage context manager on every promise, the pg instrumentation on the claim and ack, the batch spans). A change its producer sampled out costs no span at all with a parent-based sampler.`);
+  if (r.e2e) {
+    const e = r.e2e;
+    L.push(`## 4. End to end: PATCH /api/v1/blocks/:id → visible in search, ${e.rate} req/s for ${e.seconds} s, tracing on (100%)`, '');
+    L.push(`Real processes (dist/src/cli/api.js and worker.js, default settings, OTLP http/protobuf to a local receiver). Open loop: request i is due at start + i/${e.rate} s and is timed from then; "visible" is the first poll (every ~1 ms) of \`search.blocks\` that shows the block at the PATCH's version or newer.`, '');
+    L.push(`| PATCHes | seen in search | errors | p50 | p99 | max | spans exported | peak RSS API | peak RSS worker |`);
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    L.push(`| ${fmt(e.sent)} | ${fmt(e.visible)} | ${e.errors} | ${fmt(percentile(e.samples, 50), 1)} ms | ${fmt(percentile(e.samples, 99), 1)} ms | ${fmt(Math.max(...e.samples), 1)} ms | ${fmt(e.spans)} | ${fmt(e.apiRssMb)} MB | ${fmt(e.workerRssMb)} MB |`);
+    L.push('', 'Where the time goes:', '');
+    L.push('| part | p50 | p99 |');
+    L.push('|---|---:|---:|');
+    L.push(`| due → PATCH response (the API: transaction with the outbox insert, commit) | ${fmt(percentile(e.responses, 50), 1)} ms | ${fmt(percentile(e.responses, 99), 1)} ms |`);
+    L.push(`| PATCH response → visible (the outbox: notify, claim, search write, poll) | ${fmt(percentile(e.afterResponse, 50), 1)} ms | ${fmt(percentile(e.afterResponse, 99), 1)} ms |`);
+    L.push('');
+    if (e.spansPerPatch) {
+      L.push('Spans exported per PATCH (API and worker): ' + Object.entries(e.spansPerPatch).sort((a, b) => b[1] - a[1]).map(([n, c]) => `\`${n}\` ${fmt(c, 2)}`).join(', '), '');
+    }
+  }
+  if (r.api) {
+    const a = r.api;
+    L.push(`## 5. API throughput: PATCH, autocannon, ${a.connections} connections, ${a.seconds} s per run, tracing on (100%) vs off, alternated`, '');
+    L.push('| tracing | req/s (median) | runs | peak RSS API |');
+    L.push('|---|---:|---|---:|');
+    L.push(`| off | ${fmt(median(a.off))} | ${a.off.map((n) => fmt(n)).join(', ')} | ${fmt(a.apiRssMb.off)} MB |`);
+    L.push(`| on | ${fmt(median(a.on))} | ${a.on.map((n) => fmt(n)).join(', ')} | ${fmt(a.apiRssMb.on)} MB |`);
+    L.push('', `Ratio on ÷ off: ${fmt(x(median(a.on), median(a.off)), 2)}. autocannon runs in the bench process on the same 2 cores as the API and Postgres.`, '');
+  }
+
+  L.push('## 6. Memory: peak RSS (VmHWM)', '');
+  L.push('The traced drains (`drain traced …`) run with `OTEL_BSP_MAX_QUEUE_SIZE=65536` so that no span is dropped while 20,000 events drain in about a second; the spans waiting for export are what their extra memory holds. With the SDK default (2,048) memory stays lower and spans are dropped instead.', '');
+  L.push('| process | peak RSS |');
+  L.push('|---|---:|');
+  for (const [k, v] of Object.entries(r.workerRssMb)) L.push(`| ${k} | ${fmt(v)} MB |`);
+  L.push('');
+
+  L.push('## Targets (issue 6, and issue 2 for the drain)', '');
+  const g1 = rate('graphile:1');
+  const g2 = rate('graphile:2');
+  const l1 = rate('loomtrace:1');
+  const l2 = rate('loomtrace:2');
+  L.push(`- Drain ≥ 20,000 events/s (issue 2), 1 process: ${verdict(l1 >= 20_000, `${fmt(l1)}/s`)}`);
+  L.push(`- Drain with tracing off ≥ 2.0× graphile-worker fast settings: 1 process ${verdict(x(l1, g1) >= 2, `${fmt(x(l1, g1), 2)}×`)}; 2 processes ${verdict(x(l2, g2) >= 2, `${fmt(x(l2, g2), 2)}×`)}`);
+  if (t) {
+    const off = median(t.rates['off'] ?? []);
+    const on100 = median(t.rates['on100'] ?? []);
+    const on10 = median(t.rates['on10'] ?? []);
+    const gw = median(t.rates['graphile'] ?? []);
+    L.push(`- Traced 100% ≥ 1.0× graphile-worker untraced: ${verdict(x(on100, gw) >= 1, `${fmt(x(on100, gw), 2)}×`)}`);
+    L.push(`- Ratio to tracing off ≥ 0.75 at 100%: ${verdict(x(on100, off) >= 0.75, fmt(x(on100, off), 2))}; ≥ 0.95 at 10%: ${verdict(x(on10, off) >= 0.95, fmt(x(on10, off), 2))}`);
+  }
+  const lt = r.latency['loomtrace'] ?? [];
+  const gl = r.latency['graphile'] ?? [];
+  if (lt.length && gl.length) {
+    L.push(`- Pick-up p50 and p99 no worse than graphile-worker: p50 ${verdict(percentile(lt, 50) <= percentile(gl, 50), `${fmt(percentile(lt, 50), 2)} vs ${fmt(percentile(gl, 50), 2)} ms`)}; p99 ${verdict(percentile(lt, 99) <= percentile(gl, 99), `${fmt(percentile(lt, 99), 2)} vs ${fmt(percentile(gl, 99), 2)} ms`)}`);
+  }
+  if (r.e2e) L.push(`- End to end p99 ≤ 50 ms at 200 req/s: ${verdict(percentile(r.e2e.samples, 99) <= 50, `${fmt(percentile(r.e2e.samples, 99), 1)} ms`)}`);
+  if (r.api) L.push(`- API throughput with tracing ≥ 0.85× without: ${verdict(x(median(r.api.on), median(r.api.off)) >= 0.85, `${fmt(x(median(r.api.on), median(r.api.off)), 2)}×`)}`);
+  // The target is about measurements 1 (drain) and 4 (end to end); the traced drains hold a
+  // 65,536-span export queue on purpose and are shown apart.
+  const workerPeaks = Object.entries(r.workerRssMb).filter(([k]) => k.startsWith('drain loomtrace') || k === 'e2e worker').map(([, v]) => v);
+  L.push(`- Worker peak RSS ≤ 150 MB (during 1 and 4): ${verdict(Math.max(...workerPeaks) <= 150, `highest ${fmt(Math.max(...workerPeaks))} MB`)}`);
+  L.push('');
+  L.push(...analysis(r));
+  return L.join('\n');
+}
+
+/** Why the misses happen and what would close them, with this run's figures. */
+function analysis(r: Report): string[] {
+  const L: string[] = ['## Why, and what would close the gaps', ''];
+  const t = r.tracing;
+  if (t) {
+    const cpu = (k: string) => median(t.cpuUs[k] ?? []);
+    const off = cpu('off');
+    const on100 = cpu('on100');
+    const on10 = cpu('on10');
+    const spans = Object.entries(t.spansPerEvent).filter(([n]) => !n.startsWith('batch') && !n.startsWith('pg')).reduce((a, [, c]) => a + c, 0);
+    const perSpan = (on100 - off) / Math.max(1, spans);
+    const d1 = x(median(r.drain['loomtrace:1'] ?? []), median(r.drain['graphile:1'] ?? []));
+    const d2 = x(median(r.drain['loomtrace:2'] ?? []), median(r.drain['graphile:2'] ?? []));
+    L.push(`- **Drain.** ${fmt(d1, 2)}× graphile-worker with one worker process and ${fmt(d2, 2)}× with two (target 2.0×). Since migration 000040 (decision 0008) a pending event waits as a narrow row in \`outbox_queue\` that the claim deletes, each batch has one lease row, and the claim and the ack update the outbox row in place (HOT: no index entries); before it both updates wrote a new row version into every index and the ratio was 1.11× / 1.03×. The claim → ack cycle alone now runs 2.4× the old layout (\`node dist/bench/queueLayout.js\`), so what is left of each event is spread over both sides: the loomtrace worker process spends ${fmt(off, 1)} µs of CPU per event (graphile-worker's: ${fmt(cpu('graphile'), 1)} µs), mostly the driver parsing the claimed rows (each carries its payload and trace context) and garbage collection, and Postgres a comparable amount (the queue row's delete, two HOT updates with their WAL, the commits), on the same 2 cores. A fully successful batch is acked by its lease token (the lease row names its events), so the ack no longer sends or reads back 500 ids (with the array-mode claim: −12% worker CPU per event, +6% drain, A/B). Measured and not taken: \`synchronous_commit=off\` for the queue's own statements (+5–8%; it would be safe — a Postgres crash could only re-deliver, never lose, an event — but it changes what an acked row promises); batch 1,000 instead of 500 (no gain); a third batch in flight (no gain). What would close the rest: fewer bytes per claimed row (the payload fetched by the sink only when it needs it, at the cost of a second query for sinks that do), or Postgres on its own cores.`);
     L.push(`- **Tracing at 100%.** Each sampled event gets the ${fmt(spans, 1)} spans design.md asks for (process, queue wait, claim, write, ack) plus its share of the batch trace; measured: ${fmt(on100 - off, 1)} µs of worker CPU per event, ${fmt(perSpan, 1)} µs per span including OTLP protobuf serialization and export (the issue's reference: 5–13 µs per SDK span). That is several times the untraced per-event cost of the whole pipeline, so the 0.75 ratio is out of reach with the stock SDK on 2 shared cores while the trace keeps its 5 spans. What would close it: fewer spans per event carrying the same facts (claim/write/ack as timed span events on the process span), or a cheaper exporter in the SDK; both are design decisions, not done here.`);
     L.push(`- **Tracing at 10%.** ${fmt(on10 - off, 1)} µs per event over untraced, of which about ${fmt((on100 - off) / 10, 1)} µs is the sampled tenth; the rest is the SDK being on at all (the AsyncLocalStorage context manager on every promise, the pg instrumentation, id generation and a non-recording span per unsampled event). The worker already makes no span at all for a change its producer sampled out when the sampler is parent-based (src/outbox/attemptTrace.ts, probed once at start).`);
   }
