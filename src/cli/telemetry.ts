@@ -12,6 +12,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { setEventSpanExporter } from '../tracing/eventSpans.js';
 import { EventSpanExporter, eventSpanExporterOptionsFromEnv } from '../tracing/otlp/exporter.js';
+import { OtlpSpanProcessor } from '../tracing/otlp/sdkSpans.js';
 
 let sdk: NodeSDK | undefined;
 let eventSpans: EventSpanExporter | undefined;
@@ -26,7 +27,17 @@ export function startTelemetry(defaultServiceName: string): void {
   register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, {
     data: { include: ['pg', 'pg-pool'] },
   });
+  // The worker's per-event spans skip the SDK's Span objects and OTLP transformer when the
+  // SDK exports OTLP over HTTP: same spans, same endpoint, encoded directly
+  // (docs/decisions/0007-fast-event-spans.md). Any other exporter keeps the SDK path.
+  const fast = eventSpanExporterOptionsFromEnv();
+  if (fast) eventSpans = new EventSpanExporter(fast);
+  // The SDK's own spans then go the same way: encoded when they end, in place of the
+  // BatchSpanProcessor + OTLP exporter the SDK would make from the same variables
+  // (docs/decisions/0009-api-trace-cost.md). LOOMTRACE_FAST_SDK_SPANS=false keeps the SDK's.
+  const sdkSpans = eventSpans !== undefined && process.env['LOOMTRACE_FAST_SDK_SPANS']?.trim().toLowerCase() !== 'false';
   sdk = new NodeSDK({
+    ...(sdkSpans && eventSpans ? { spanProcessors: [new OtlpSpanProcessor(eventSpans)] } : {}),
     instrumentations: [
       new PgInstrumentation({
         // Only queries inside our spans: an idle worker's polling must not make root traces.
@@ -39,14 +50,7 @@ export function startTelemetry(defaultServiceName: string): void {
     ],
   });
   sdk.start();
-  // The worker's per-event spans skip the SDK's Span objects and OTLP transformer when the
-  // SDK exports OTLP over HTTP: same spans, same endpoint, encoded directly
-  // (docs/decisions/0007-fast-event-spans.md). Any other exporter keeps the SDK path.
-  const fast = eventSpanExporterOptionsFromEnv();
-  if (fast) {
-    eventSpans = new EventSpanExporter(fast);
-    setEventSpanExporter(eventSpans);
-  }
+  if (eventSpans) setEventSpanExporter(eventSpans);
 }
 
 /** Flushes and stops the SDK (on shutdown, so the last spans are not lost). */
@@ -56,5 +60,7 @@ export async function stopTelemetry(): Promise<void> {
   sdk = undefined;
   eventSpans = undefined;
   setEventSpanExporter(undefined);
-  await Promise.all([s?.shutdown().catch(() => undefined), fast?.shutdown().catch(() => undefined)]);
+  // The SDK first: its spans that end while it shuts down still go through `fast`.
+  await s?.shutdown().catch(() => undefined);
+  await fast?.shutdown().catch(() => undefined);
 }

@@ -68,6 +68,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     instrumentHooks: false,
     instrumentHandler: false,
     requestHook: (span, request) => {
+      // An unsampled request's span records nothing: skip building what it would drop.
+      if (!span.isRecording()) return;
       const route = request.routeOptions.url ?? request.url.split('?')[0];
       span.updateName(`${request.method} ${route}`);
       // url.path is the path only; the query string can carry user text (search terms).

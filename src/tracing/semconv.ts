@@ -78,6 +78,12 @@ export const ATTR_BATCH_SIZE = 'loomtrace.batch.size';
 export const ATTR_WORKER_ID = 'loomtrace.worker.id';
 export const ATTR_REPLAYED = 'loomtrace.replayed';
 export const ATTR_SAMPLED_OUT_PARENT = 'loomtrace.parent.sampled';
+/**
+ * On the span active around `inTransaction` (the API's `db transaction`): how long the COMMIT
+ * took, in milliseconds. BEGIN, COMMIT and ROLLBACK are not traced as their own pg spans
+ * (docs/decisions/0009-api-trace-cost.md); the transaction span covers them.
+ */
+export const ATTR_DB_COMMIT_MS = 'loomtrace.db.commit_ms';
 /** A projection rebuild's progress (`loomtrace rebuild`). */
 export const ATTR_REBUILD_READ = 'loomtrace.rebuild.read';
 export const ATTR_REBUILD_WRITTEN = 'loomtrace.rebuild.written';

@@ -181,6 +181,8 @@ export interface SpanWriter {
   endLink(): void;
   /** Status code: 0 unset, 1 ok, 2 error (the API's values). */
   endSpan(statusCode: number, statusMessage: string | undefined): void;
+  /** One whole SDK ReadableSpan, as the SDK's serializer for this protocol writes it. */
+  sdkSpan(span: SdkSpanLike): void;
   /** The spans finished since the last call (each encoded as one ScopeSpans.spans entry). */
   take(): EncodedSpans[];
 }
@@ -219,4 +221,39 @@ export class JsonSpans implements EncodedSpans {
   split(n: number): [JsonSpans, JsonSpans] {
     return [new JsonSpans(this.items.slice(0, n)), new JsonSpans(this.items.slice(n))];
   }
+}
+
+/** An SDK HrTime: [seconds, nanoseconds]. */
+export type HrTimeLike = readonly [number, number];
+/** The parts of a span context the encoders read. */
+export interface SpanContextLike {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceFlags: number;
+  readonly isRemote?: boolean | undefined;
+  readonly traceState?: { serialize(): string } | undefined;
+}
+/**
+ * The parts of an SDK ReadableSpan (@opentelemetry/sdk-trace-base 2.x) the encoders read,
+ * structurally, so this module needs no SDK import.
+ */
+export interface SdkSpanLike {
+  readonly name: string;
+  readonly kind: number;
+  spanContext(): SpanContextLike;
+  readonly parentSpanContext?: SpanContextLike | undefined;
+  readonly startTime: HrTimeLike;
+  readonly endTime: HrTimeLike;
+  readonly status: { readonly code: number; readonly message?: string | undefined };
+  readonly attributes: Readonly<Record<string, unknown>>;
+  readonly links: readonly { readonly context: SpanContextLike; readonly attributes?: Readonly<Record<string, unknown>> | undefined; readonly droppedAttributesCount?: number | undefined }[];
+  readonly events: readonly { readonly time: HrTimeLike; readonly name: string; readonly attributes?: Readonly<Record<string, unknown>> | undefined; readonly droppedAttributesCount?: number | undefined }[];
+  readonly droppedAttributesCount: number;
+  readonly droppedEventsCount: number;
+  readonly droppedLinksCount: number;
+}
+
+/** An HrTime as OTLP/JSON's decimal nanoseconds, exactly as the SDK's JSON encoder (BigInt) gives it. */
+export function hrNanosString(t: HrTimeLike): string {
+  return (BigInt(Math.trunc(t[0])) * 1_000_000_000n + BigInt(Math.trunc(t[1]))).toString();
 }

@@ -145,6 +145,24 @@ function encodeEnvelope(o: SpanOrigin): Envelope {
   };
 }
 
+/**
+ * One group per origin, in order of first appearance: spans of several origins interleave
+ * (a request's server, database and loomtrace spans), and each group costs an envelope.
+ */
+function mergeByOrigin(groups: Group[]): Group[] {
+  if (groups.length < 2) return groups;
+  const by = new Map<SpanOrigin, Group>();
+  for (const g of groups) {
+    const m = by.get(g.origin);
+    if (m === undefined) by.set(g.origin, { origin: g.origin, parts: [...g.parts], count: g.count });
+    else {
+      for (const part of g.parts) m.parts.push(part);
+      m.count += g.count;
+    }
+  }
+  return by.size === groups.length ? groups : [...by.values()];
+}
+
 /** Result of one POST. */
 type SendResult = { ok: true } | { ok: false; retryable: boolean; retryInMs?: number; why: string };
 
@@ -179,9 +197,12 @@ export class EventSpanExporter {
     return this.opts.protocol;
   }
 
-  /** Queues the spans the writer finished since the last call; they carry this origin's resource and scope. */
-  submit(origin: SpanOrigin): void {
-    for (let part of this.writer.take()) {
+  /**
+   * Queues the spans the writer (this exporter's own, or another of the same protocol)
+   * finished since the last call; they carry this origin's resource and scope.
+   */
+  submit(origin: SpanOrigin, writer: SpanWriter = this.writer): void {
+    for (let part of writer.take()) {
       if (this.closed) {
         this.dropped += part.count;
         continue;
@@ -251,28 +272,31 @@ export class EventSpanExporter {
     while (this.queue.length > 0 && count < max) {
       const g = this.queue[0]!;
       const taken: Group = { origin: g.origin, parts: [], count: 0 };
-      while (g.parts.length > 0 && count < max) {
-        const part = g.parts[0]!;
+      // Parts taken whole are removed once, at the end (a group can hold one part per span).
+      let i = 0;
+      while (i < g.parts.length && count < max) {
+        const part = g.parts[i]!;
         const room = max - count;
         if (part.count <= room) {
           taken.parts.push(part);
           taken.count += part.count;
           count += part.count;
-          g.parts.shift();
+          i++;
         } else {
           const [head, rest] = part.split(room);
           taken.parts.push(head);
           taken.count += head.count;
           count += head.count;
-          g.parts[0] = rest;
+          g.parts[i] = rest;
         }
       }
+      if (i > 0) g.parts.splice(0, i);
       g.count -= taken.count;
       if (g.parts.length === 0) this.queue.shift();
       groups.push(taken);
     }
     this.queued -= count;
-    return { groups, count };
+    return { groups: mergeByOrigin(groups), count };
   }
 
   private async exportOne(): Promise<void> {

@@ -3,7 +3,7 @@
  * ids as hex, times as decimal strings, kinds and int values as JSON numbers, exactly as the
  * SDK's JSON serializer (JSON.stringify of the otlp-transformer objects) writes them.
  */
-import { AttrKey, EventIds, JsonSpans, Role, SpanPrefix, nanosString, randomSpanIdHex, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
+import { AttrKey, EventIds, JsonSpans, Role, SpanPrefix, hrNanosString, nanosString, randomSpanIdHex, spanFlags, type SdkSpanLike, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
 
 /** AnyValue as the SDK's toAnyValue + JSON.stringify give it. */
 export function jsonAnyValue(value: unknown): string {
@@ -162,6 +162,35 @@ export class JsonSpanWriter implements SpanWriter {
     const status = statusMessage !== undefined ? `{"code":${statusCode},"message":${JSON.stringify(statusMessage)}}` : `{"code":${statusCode}}`;
     this.out.push(`${this.s}],"droppedLinksCount":0,"status":${status},"flags":${this.flags}}`);
     this.s = '';
+  }
+
+  /**
+   * One SDK ReadableSpan as the SDK's JSON serializer (JSON.stringify of otlp-transformer's
+   * sdkSpanToOtlpSpan) writes it, keys in the same order.
+   */
+  sdkSpan(span: SdkSpanLike): void {
+    const ctx = span.spanContext();
+    const parent = span.parentSpanContext;
+    let s = `{"traceId":"${ctx.traceId}","spanId":"${ctx.spanId}",`;
+    if (parent?.spanId) s += `"parentSpanId":"${parent.spanId}",`;
+    const ts = ctx.traceState?.serialize();
+    if (ts !== undefined) s += `"traceState":${JSON.stringify(ts)},`;
+    s += `"name":${JSON.stringify(span.name)},"kind":${span.kind == null ? 0 : span.kind + 1},"startTimeUnixNano":"${hrNanosString(span.startTime)}","endTimeUnixNano":"${hrNanosString(span.endTime)}","attributes":[${jsonAttributes(span.attributes)}],"droppedAttributesCount":${span.droppedAttributesCount},"events":[`;
+    let first = true;
+    for (const e of span.events) {
+      s += `${first ? '' : ','}{"attributes":[${e.attributes ? jsonAttributes(e.attributes) : ''}],"name":${JSON.stringify(e.name)},"timeUnixNano":"${hrNanosString(e.time)}","droppedAttributesCount":${e.droppedAttributesCount || 0}}`;
+      first = false;
+    }
+    const st = span.status;
+    s += `],"droppedEventsCount":${span.droppedEventsCount},"status":${st.message !== undefined ? `{"code":${st.code},"message":${JSON.stringify(st.message)}}` : `{"code":${st.code}}`},"links":[`;
+    first = true;
+    for (const l of span.links) {
+      const c = l.context;
+      const lts = c.traceState?.serialize();
+      s += `${first ? '' : ','}{"attributes":[${l.attributes ? jsonAttributes(l.attributes) : ''}],"spanId":"${c.spanId}","traceId":"${c.traceId}",${lts !== undefined ? `"traceState":${JSON.stringify(lts)},` : ''}"droppedAttributesCount":${l.droppedAttributesCount || 0},"flags":${spanFlags(c.traceFlags, c.isRemote)}}`;
+      first = false;
+    }
+    this.out.push(`${s}],"droppedLinksCount":${span.droppedLinksCount},"flags":${spanFlags(ctx.traceFlags, parent?.isRemote)}}`);
   }
 
   take(): EncodedSpans[] {

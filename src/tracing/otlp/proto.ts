@@ -20,7 +20,7 @@
  * Fields are written in the order, and with the defaults, the SDK's own serializer
  * (otlp-transformer's trace-serializer) writes them, so the bytes match it.
  */
-import { AttrKey, EventIds, ProtoSpans, Role, SpanPrefix, putRandomSpanId, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
+import { AttrKey, EventIds, ProtoSpans, Role, SpanPrefix, putRandomSpanId, spanFlags, type SdkSpanLike, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
 
 const CHUNK = 256 * 1024;
 
@@ -153,8 +153,11 @@ export class ProtoBuffer {
   /** Epoch ms as fixed64 nanoseconds, exactly as the SDK's writeHrTimeAsFixed64 computes them. */
   timeMs(ms: number): void {
     // hrParts(ms), inline (no array): the SDK's millisToHrTime.
-    const seconds = Math.trunc(ms / 1000);
-    const nanos = Math.round((ms % 1000) * 1e6);
+    this.timeHr(Math.trunc(ms / 1000), Math.round((ms % 1000) * 1e6));
+  }
+
+  /** An SDK HrTime ([seconds, nanoseconds]) as fixed64 nanoseconds: the SDK's writeHrTimeAsFixed64. */
+  timeHr(seconds: number, nanos: number): void {
     const lo16 = seconds & 0xffff;
     const hi = (seconds / 0x10000) >>> 0;
     const fromLo = lo16 * 1e9;
@@ -337,6 +340,10 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
   private phase = 0;
   private attrTag = ATTR_TAG.span;
   private flags = 0;
+  /** The span's dropped counts (0 on the event-span path; an SDK span's own otherwise). */
+  private droppedAttrs = 0;
+  private droppedEvents = 0;
+  private droppedLinks = 0;
 
   protected override retire(): void {
     if (this.ends.length > 0) this.done.push(new ProtoSpans(this.buf, this.partStart, this.ends));
@@ -388,6 +395,7 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     this.phase = 0;
     this.attrTag = ATTR_TAG.span;
     this.flags = h.flags;
+    this.droppedAttrs = this.droppedEvents = this.droppedLinks = 0;
   }
 
   spanPrefix(name: string, kind: number, startMs: number | undefined, endMs: number | undefined, attrs: readonly Fragment[]): SpanPrefix {
@@ -449,6 +457,7 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     this.phase = 0;
     this.attrTag = ATTR_TAG.span;
     this.flags = flags;
+    this.droppedAttrs = this.droppedEvents = this.droppedLinks = 0;
   }
 
   times(startMs: number, endMs: number): void {
@@ -516,7 +525,7 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
       b[p++] = vlen;
       // Lengths above assume one byte per character; not ASCII: nothing is committed yet (pos
       // unchanged), write it the general way.
-      if (vlen <= 16) {
+      if (vlen <= 64) {
         for (let i = 0; i < vlen; i++) {
           const c = value.charCodeAt(i);
           if (c >= 0x80) return this.attrSlow(key, value);
@@ -555,14 +564,14 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
 
   private toPhase(p: number): void {
     if (this.phase < 1 && p >= 1) {
-      // dropped_attributes_count = 0
+      // dropped_attributes_count
       this.byte(0x50);
-      this.byte(0);
+      this.varint(this.droppedAttrs);
     }
     if (this.phase < 2 && p >= 2) {
-      // dropped_events_count = 0
+      // dropped_events_count
       this.byte(0x60);
-      this.byte(0);
+      this.varint(this.droppedEvents);
     }
     this.phase = p;
   }
@@ -578,9 +587,9 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     this.attrTag = ATTR_TAG.event;
   }
 
-  endEvent(): void {
-    this.byte(0x20); // dropped_attributes_count = 0
-    this.byte(0);
+  endEvent(droppedAttributes = 0): void {
+    this.byte(0x20); // dropped_attributes_count
+    this.varint(droppedAttributes);
     this.end();
     this.attrTag = ATTR_TAG.span;
   }
@@ -602,9 +611,9 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     this.linkFlags = flags;
   }
 
-  endLink(): void {
-    this.byte(0x28); // dropped_attributes_count = 0
-    this.byte(0);
+  endLink(droppedAttributes = 0): void {
+    this.byte(0x28); // dropped_attributes_count
+    this.varint(droppedAttributes);
     this.byte(0x35); // flags, fixed32
     this.fixed32(this.linkFlags);
     this.end();
@@ -613,13 +622,15 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
 
   endSpan(statusCode: number, statusMessage: string | undefined): void {
     this.toPhase(2);
-    if (statusMessage) {
-      this.byte(0x70); // dropped_links_count = 0
-      this.byte(0);
+    if (statusMessage || this.droppedLinks !== 0) {
+      this.byte(0x70); // dropped_links_count
+      this.varint(this.droppedLinks);
       this.byte(0x7a); // 15 status, LEN
       this.begin();
-      this.byte(T_LEN2);
-      this.str(statusMessage);
+      if (statusMessage) {
+        this.byte(T_LEN2);
+        this.str(statusMessage);
+      }
       this.byte(0x18);
       this.varint(statusCode);
       this.end();
@@ -666,6 +677,88 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     }
     this.ends.push(this.pos);
     this.itemStart = this.pos;
+  }
+
+  /**
+   * One SDK ReadableSpan, field for field as the SDK's own serializer (otlp-transformer's
+   * trace-serializer serializeSpan) writes it: ids, trace state when not empty, parent, name,
+   * kind, times, attributes (for-in order), dropped counts, events, links, status, flags.
+   */
+  sdkSpan(span: SdkSpanLike): void {
+    const ctx = span.spanContext();
+    const parent = span.parentSpanContext;
+    this.itemStart = this.pos;
+    this.ensure(48);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = T_LEN2;
+    p += 2; // the span's length, fixed in endSpan
+    b[p++] = T_LEN1;
+    p = putHex(b, p, ctx.traceId);
+    b[p++] = T_LEN2;
+    p = putHex(b, p, ctx.spanId);
+    this.pos = p;
+    const ts = ctx.traceState?.serialize();
+    if (ts) {
+      this.byte(T_LEN3);
+      this.str(ts);
+    }
+    if (parent?.spanId) {
+      this.ensure(10);
+      this.buf[this.pos++] = T_LEN4;
+      this.pos = putHex(this.buf, this.pos, parent.spanId);
+    }
+    this.byte(T_LEN5);
+    this.str(span.name);
+    const kind = span.kind == null ? 0 : span.kind + 1;
+    if (kind !== 0) {
+      this.byte(0x30);
+      this.varint(kind);
+    }
+    this.byte(0x39);
+    this.timeHr(span.startTime[0], span.startTime[1]);
+    this.byte(0x41);
+    this.timeHr(span.endTime[0], span.endTime[1]);
+    this.phase = 0;
+    this.attrTag = ATTR_TAG.span;
+    this.flags = spanFlags(ctx.traceFlags, parent?.isRemote);
+    this.droppedAttrs = span.droppedAttributesCount;
+    this.droppedEvents = span.droppedEventsCount;
+    this.droppedLinks = span.droppedLinksCount;
+    this.sdkAttrs(span.attributes);
+    for (const e of span.events) {
+      this.toPhase(1);
+      this.byte(0x5a); // 11, LEN
+      this.begin();
+      this.byte(0x09); // time_unix_nano, fixed64
+      this.timeHr(e.time[0], e.time[1]);
+      this.byte(T_LEN2);
+      this.str(e.name);
+      this.attrTag = ATTR_TAG.event;
+      if (e.attributes) this.sdkAttrs(e.attributes);
+      this.endEvent(e.droppedAttributesCount || 0);
+    }
+    for (const l of span.links) {
+      const c = l.context;
+      this.beginLink(c.traceId, c.spanId, c.traceState?.serialize(), spanFlags(c.traceFlags, c.isRemote));
+      if (l.attributes) this.sdkAttrs(l.attributes);
+      this.endLink(l.droppedAttributesCount || 0);
+    }
+    this.endSpan(span.status.code, span.status.message);
+  }
+
+  /** Attributes of any SDK value type (arrays and bytes take the general path). */
+  private sdkAttrs(attrs: Readonly<Record<string, unknown>>): void {
+    for (const key in attrs) {
+      if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
+      const v = attrs[key];
+      const t = typeof v;
+      if (t === 'string' || t === 'number' || t === 'boolean') this.attr(key, v as AttrValue);
+      else {
+        this.byte(this.attrTag);
+        this.keyValue(key, v);
+      }
+    }
   }
 
   take(): EncodedSpans[] {
