@@ -1,14 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { captureOtlp as receiver, decodeOtlp as decode, type Obj, type Received } from './support/otlpCapture.js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createContextKey, trace, type Link } from '@opentelemetry/api';
 import { TraceState, isTracingSuppressed } from '@opentelemetry/core';
 import { AlwaysOnSampler, BasicTracerProvider, ParentBasedSampler, SamplingDecision, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { ExportTraceServiceRequest } from '../src/explorer/otlp/proto.js';
 import { EventSpanExporter, type OtlpHttpProtocol } from '../src/tracing/otlp/exporter.js';
 import { OtlpSpanProcessor } from '../src/tracing/otlp/sdkSpans.js';
 
@@ -21,54 +19,6 @@ import { OtlpSpanProcessor } from '../src/tracing/otlp/sdkSpans.js';
  * local receivers, over protobuf and JSON; both are decoded and compared field by field.
  */
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type Obj = { [k: string]: Json };
-
-interface Received {
-  url: string;
-  bodies: { body: Buffer; contentType: string }[];
-  close(): Promise<void>;
-}
-
-async function receiver(): Promise<Received> {
-  const bodies: Received['bodies'] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      bodies.push({ body: Buffer.concat(chunks), contentType: String(req.headers['content-type'] ?? '') });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
-    bodies,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-const b64hex = (v: Json): Json => (typeof v === 'string' ? Buffer.from(v, 'base64').toString('hex') : v);
-
-function decode(rx: Received): Obj[] {
-  return rx.bodies.map(({ body, contentType }) => {
-    if (contentType.includes('json')) return JSON.parse(body.toString('utf8')) as Obj;
-    const msg = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(body), { longs: String, bytes: String, enums: Number, defaults: false }) as Obj;
-    for (const rs of (msg['resourceSpans'] ?? []) as Obj[]) {
-      for (const ss of (rs['scopeSpans'] ?? []) as Obj[]) {
-        for (const s of (ss['spans'] ?? []) as Obj[]) {
-          for (const k of ['traceId', 'spanId', 'parentSpanId']) if (k in s) s[k] = b64hex(s[k]!);
-          for (const l of (s['links'] ?? []) as Obj[]) for (const k of ['traceId', 'spanId']) l[k] = b64hex(l[k]!);
-        }
-      }
-    }
-    return msg;
-  });
-}
 
 /** Every span with its resource, scope and the envelopes' schema urls, by span id. */
 function spansOf(reqs: Obj[]): Map<string, Obj> {

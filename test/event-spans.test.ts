@@ -1,7 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { captureOtlp as receiver, decodeOtlp as decode, type Obj, type Json } from './support/otlpCapture.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
@@ -15,7 +14,6 @@ import { insertEvents } from '../src/outbox/sql/insertEvents.js';
 import type { EnqueueInput } from '../src/outbox/types.js';
 import { OutboxWorker } from '../src/outbox/worker.js';
 import type { Pool } from '../src/db/pool.js';
-import { ExportTraceServiceRequest } from '../src/explorer/otlp/proto.js';
 import { setEventSpanExporter } from '../src/tracing/eventSpans.js';
 import { EventSpanExporter, type OtlpHttpProtocol } from '../src/tracing/otlp/exporter.js';
 
@@ -29,59 +27,6 @@ import { EventSpanExporter, type OtlpHttpProtocol } from '../src/tracing/otlp/ex
  * random span ids, which are compared through the tree's shape instead.
  */
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type Obj = { [k: string]: Json };
-
-interface Received {
-  url: string;
-  bodies: { body: Buffer; contentType: string }[];
-  status: number[];
-  close(): Promise<void>;
-}
-
-/** An OTLP/HTTP receiver that keeps raw bodies; `status` scripts its answers (then 200). */
-async function receiver(status: number[] = []): Promise<Received> {
-  const bodies: Received['bodies'] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const code = status.shift() ?? 200;
-      if (code === 200) bodies.push({ body: Buffer.concat(chunks), contentType: String(req.headers['content-type'] ?? '') });
-      res.writeHead(code, { 'content-type': 'application/json' }).end(code === 200 ? '{}' : '');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
-    bodies,
-    status,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-const b64hex = (v: Json): Json => (typeof v === 'string' ? Buffer.from(v, 'base64').toString('hex') : v);
-
-/** Decoded export requests, as plain objects: ids in hex either way. */
-function decode(rx: Received): Obj[] {
-  return rx.bodies.map(({ body, contentType }) => {
-    if (contentType.includes('json')) return JSON.parse(body.toString('utf8')) as Obj;
-    const msg = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(body), { longs: String, bytes: String, enums: Number, defaults: false }) as Obj;
-    for (const rs of (msg['resourceSpans'] ?? []) as Obj[]) {
-      for (const ss of (rs['scopeSpans'] ?? []) as Obj[]) {
-        for (const s of (ss['spans'] ?? []) as Obj[]) {
-          for (const k of ['traceId', 'spanId', 'parentSpanId']) if (k in s) s[k] = b64hex(s[k]!);
-          for (const l of (s['links'] ?? []) as Obj[]) for (const k of ['traceId', 'spanId']) l[k] = b64hex(l[k]!);
-        }
-      }
-    }
-    return msg;
-  });
-}
 
 function spansOf(reqs: Obj[]): { span: Obj; resource: Json; scope: Json }[] {
   const out: { span: Obj; resource: Json; scope: Json }[] = [];

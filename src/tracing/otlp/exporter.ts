@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { diag } from '@opentelemetry/api';
 import { JsonSpans, ProtoSpans, type EncodedSpans, type SpanWriter } from './common.js';
 import { jsonAttributes } from './json.js';
-import { ProtoBuffer, ProtoSpanWriter } from './proto.js';
+import { ProtoBuffer, ProtoSpanWriter, varintSize } from './proto.js';
 import { JsonSpanWriter } from './json.js';
 
 const gzipAsync = promisify(gzip);
@@ -71,14 +71,6 @@ interface Envelope {
   jsonTail: string;
 }
 
-function varintSize(n: number): number {
-  let k = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    k++;
-  }
-  return k;
-}
 
 function writeVarint(b: Buffer, pos: number, n: number): number {
   while (n >= 0x80) {

@@ -71,7 +71,7 @@ function putHex(b: Buffer, p: number, hex: string): number {
   return p;
 }
 
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   let k = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
