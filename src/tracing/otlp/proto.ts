@@ -80,6 +80,16 @@ export function varintSize(n: number): number {
   return k;
 }
 
+/** Writes a non-negative integer (below 2^53) as a varint at `p`; returns the position after it. */
+function putVarint(b: Buffer, p: number, v: number): number {
+  while (v >= 0x80) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v = v > 0x7fffffff ? Math.floor(v / 128) : v >>> 7;
+  }
+  b[p++] = v;
+  return p;
+}
+
 /** A growable buffer with the protobuf primitives; nested messages get their length when they end. */
 export class ProtoBuffer {
   buf: Buffer;
@@ -226,25 +236,26 @@ export class ProtoBuffer {
 
   /** Ends the innermost message: writes its length, moving the content when it needs more than one byte. */
   end(): void {
-    let start = this.open.pop()!;
+    const start = this.open.pop()!;
     const len = this.pos - start - 1;
-    if (len < 0x80) {
-      this.buf[start] = len;
-      return;
-    }
+    if (len < 0x80) this.buf[start] = len;
+    else this.patchLength(start, 1, len);
+  }
+
+  /**
+   * Writes `len` as a varint into the `reserved` bytes at `start` (inside the item being
+   * written), moving what follows them when the varint needs another number of bytes.
+   */
+  protected patchLength(start: number, reserved: number, len: number): void {
     const k = varintSize(len);
-    const rel = start - this.itemStart;
-    this.ensure(k - 1);
-    start = this.itemStart + rel;
-    this.buf.copyWithin(start + k, start + 1, this.pos);
-    this.pos += k - 1;
-    let v = len;
-    let p = start;
-    while (v >= 0x80) {
-      this.buf[p++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
+    if (k !== reserved) {
+      const rel = start - this.itemStart;
+      if (k > reserved) this.ensure(k - reserved);
+      start = this.itemStart + rel;
+      this.buf.copyWithin(start + k, start + reserved, this.pos);
+      this.pos += k - reserved;
     }
-    this.buf[p] = v;
+    putVarint(this.buf, start, len);
   }
 
   /** One KeyValue (its tag already written), as otlp-transformer's writeKeyValue. */
@@ -650,30 +661,14 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     b[this.pos++] = 0x01;
     b.writeUInt32LE(this.flags >>> 0, this.pos);
     this.pos += 4;
-    // The span's length into the two reserved bytes (minimal varint: move when it is not two bytes long).
+    // The span's length into the two reserved bytes (minimal varint: moved when it is not two bytes long).
     const start = this.itemStart + 1;
     const len = this.pos - start - 2;
     if (len >= 0x80 && len < 0x4000) {
       b[start] = (len & 0x7f) | 0x80;
       b[start + 1] = len >>> 7;
-    } else if (len < 0x80) {
-      b[start] = len;
-      b.copyWithin(start + 1, start + 2, this.pos);
-      this.pos -= 1;
     } else {
-      const k = varintSize(len);
-      const rel = start - this.itemStart;
-      this.ensure(k - 2);
-      const s0 = this.itemStart + rel;
-      this.buf.copyWithin(s0 + k, s0 + 2, this.pos);
-      this.pos += k - 2;
-      let v = len;
-      let p = s0;
-      while (v >= 0x80) {
-        this.buf[p++] = (v & 0x7f) | 0x80;
-        v = Math.floor(v / 128);
-      }
-      this.buf[p] = v;
+      this.patchLength(start, 2, len);
     }
     this.ends.push(this.pos);
     this.itemStart = this.pos;
