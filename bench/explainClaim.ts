@@ -21,15 +21,17 @@ try {
   // Warm up the prepared claim (the plan Postgres settles on after five runs is the one that matters).
   for (let i = 0; i < 6; i++) {
     const token = randomUUID();
-    const rows = await claimEvents(pool, { projection: 'search', limit: batch, leaseToken: token, owner: 'explain', leaseMs: 30_000, commitTimestamps: true });
+    await claimEvents(pool, { projection: 'search', limit: batch, leaseToken: token, owner: 'explain', leaseMs: 30_000, commitTimestamps: true });
     if (i < 5) continue;
-    const ids = rows.map((r) => r[0]);
     const show = async (label: string, text: string, values: unknown[]) => {
       const { rows: plan } = await pool.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${text}`, values);
       console.log(`--- ${label}\n${plan.map((r) => r['QUERY PLAN']).join('\n').replace(/\{[0-9,]{200,}\}/g, '{…ids…}')}`);
     };
     await show('claim (prepared, generic plan)', `execute loomtrace_claim_ct('search', ${batch}, '${randomUUID()}', 'explain', 30000)`, []);
-    await show('ack', `update loomtrace.outbox set state = 'done', done_at = clock_timestamp() where id = any($1::bigint[]) and lease_token = $2 and state = 'claimed' returning id`, [ids, token]);
+    // The ack of a fully successful batch, by its lease token (src/outbox/sql/completeBatch.ts).
+    await show('ack by lease token', `with lease as (delete from loomtrace.outbox_leases where token = $1 returning event_ids)
+      update loomtrace.outbox set state = 'done', done_at = clock_timestamp()
+       where id = any(coalesce((select event_ids from lease), '{}'::bigint[])) and lease_token = $1 and state = 'claimed'`, [token]);
   }
   await pool.end();
   await p.close();
