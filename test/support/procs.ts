@@ -86,7 +86,7 @@ export function startProcess(name: string, script: string, env: Record<string, s
 
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 100; i++) {
-    const p = 20_000 + Math.floor(Math.random() * 30_000);
+    const p = 20_000 + Math.floor(Math.random() * 12_000); // below 32768: above it the kernel hands out ephemeral ports
     if (await portFree(p)) return p;
   }
   throw new Error('no free port');

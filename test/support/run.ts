@@ -25,7 +25,7 @@ async function freePort(from: number): Promise<number> {
 let embedded: EmbeddedHandle | undefined;
 let adminUrl = process.env['TEST_DATABASE_URL'];
 if (!adminUrl) {
-  const port = await freePort(55432);
+  const port = await freePort(15432);
   process.stdout.write(`# starting embedded Postgres for tests on 127.0.0.1:${port}\n`);
   embedded = await startEmbeddedPostgres({
     dataDir: process.env['LOOMTRACE_TEST_PG_DIR'] ? path.resolve(process.env['LOOMTRACE_TEST_PG_DIR']) : path.join(root, '.loomtrace', 'test-pg'),
