@@ -1,0 +1,38 @@
+/** The Wordloom API process: `node dist/src/cli/api.js` (DATABASE_URL required). */
+import { startTelemetry, stopTelemetry } from './telemetry.js';
+
+startTelemetry('wordloom-api');
+const { startMetrics, stopMetrics, registerApiMetrics, loadOpsConfig } = await import('./metrics.js');
+startMetrics(loadOpsConfig().serviceName ?? 'wordloom-api');
+
+const { loadConfig } = await import('./config.js');
+const { createLogger } = await import('./logger.js');
+const { createPool } = await import('@loomtrace/outbox');
+const { migrateAll } = await import('../db/migrate.js');
+const { buildApp } = await import('../service/app.js');
+
+const config = loadConfig();
+const logger = createLogger('wordloom-api');
+if (!config.databaseUrl) {
+  logger.error('DATABASE_URL is not set; use `npm start` to get an embedded Postgres');
+  process.exit(2);
+}
+const pool = createPool({ connectionString: config.databaseUrl, max: 20, applicationName: 'wordloom-api' });
+await migrateAll(pool);
+const app = await buildApp({ pool, logger });
+await registerApiMetrics(app, pool);
+await app.listen({ host: config.host, port: config.port });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await app.close();
+  await pool.end();
+  await stopMetrics();
+  await stopTelemetry();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

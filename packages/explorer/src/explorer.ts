@@ -1,0 +1,75 @@
+/**
+ * The explorer as one object: the OTLP receiver, the span write queue, the web server and
+ * retention, over one pool. The process entry (src/cli/explorer.ts) and the tests both use it.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Pool } from '@loomtrace/outbox';
+import type { ExplorerOptions } from './options.js';
+import { OtlpReceiver } from './otlp/receiver.js';
+import { pruneByAge, pruneBySize, pruneResources } from './store/sql/pruneSpans.js';
+import { SpanWriteQueue } from './store/writeQueue.js';
+import { buildExplorerServer } from './web/server.js';
+
+export type ExplorerLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface RunningExplorer {
+  uiUrl: string;
+  otlpUrl: string;
+  receiver: OtlpReceiver;
+  queue: SpanWriteQueue;
+  app: FastifyInstance;
+  /** Runs retention now (also on a timer). */
+  prune(): Promise<{ byAge: number; bySize: number }>;
+  close(): Promise<void>;
+}
+
+const urlHost = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
+
+export async function startExplorer(pool: Pool, options: ExplorerOptions, log: ExplorerLog = () => undefined): Promise<RunningExplorer> {
+  const queue = new SpanWriteQueue(pool, {
+    capacity: options.queueMaxSpans,
+    batchSpans: options.writeBatchSpans,
+    concurrency: options.writeConcurrency,
+    onError: (err) => log('warn', 'span batch not written', { err: err.message }),
+  });
+  const receiver = new OtlpReceiver(options, queue, log);
+  const app = await buildExplorerServer(pool, options, () => ({ receiver: receiver.stats, queue: queue.stats }));
+  const otlp = await receiver.listen();
+  await app.listen({ host: options.host, port: options.port });
+  const addr = app.server.address();
+  const uiPort = typeof addr === 'object' && addr ? addr.port : options.port;
+
+  let pruning = false;
+  const prune = async () => {
+    if (pruning) return { byAge: 0, bySize: 0 };
+    pruning = true;
+    try {
+      const byAge = await pruneByAge(pool, options.retentionMs);
+      const bySize = await pruneBySize(pool, options.retentionMaxSpans);
+      await pruneResources(pool, options.retentionMs);
+      if (byAge || bySize) log('info', 'retention pruned spans', { by_age: byAge, by_size: bySize });
+      return { byAge, bySize };
+    } finally {
+      pruning = false;
+    }
+  };
+  const timer = setInterval(() => {
+    prune().catch((err: unknown) => log('warn', 'retention failed', { err: err instanceof Error ? err.message : String(err) }));
+  }, options.pruneIntervalMs);
+  timer.unref();
+
+  return {
+    uiUrl: `http://${urlHost(options.host)}:${uiPort}`,
+    otlpUrl: `http://${urlHost(options.otlpHost)}:${otlp.port}`,
+    receiver,
+    queue,
+    app,
+    prune,
+    async close() {
+      clearInterval(timer);
+      await receiver.close();
+      await queue.close();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * @loomtrace/explorer: the OTLP/HTTP receiver, span store, query API and UI, listed by name.
+ */
+export { startExplorer } from './explorer.js';
+export type { RunningExplorer } from './explorer.js';
+export { compileExplorerOptions, explorerOptionsFromEnv, isLoopback } from './options.js';
+export type { ExplorerOptions, ExplorerOptionsInput, Limits } from './options.js';
+export { migrateExplorer, EXPLORER_MIGRATIONS } from './migrate.js';
+export { diagnoseBlock } from './query/diagnosis.js';
+export type { Diagnosis } from './query/diagnosis.js';
+export { listEvents, replayEvent } from './query/replay.js';
+export { selectTraceJson } from './query/sql/traceSpans.js';
+export { pruneByAge, pruneBySize, pruneResources } from './store/sql/pruneSpans.js';
+export { ExportTraceServiceRequest, ExportTraceServiceResponse } from './otlp/proto.js';
+export { runCli, COMMANDS } from './cli/main.js';
+export type { CliOptions } from './cli/main.js';
+export type { CliCommand, CliContext } from './cli/context.js';

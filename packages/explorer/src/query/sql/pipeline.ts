@@ -1,0 +1,148 @@
+import type { Queryable } from '@loomtrace/outbox';
+
+/**
+ * Reads of the pipeline's own tables (the source of truth, the outbox, the index) that the
+ * diagnosis and the replay join. Read-only; each statement is named for the pg instrumentation.
+ */
+
+export interface BlockState {
+  id: string;
+  version: string;
+  deleted_at: Date | null;
+  updated_at: Date;
+  library_id: string;
+}
+export async function selectBlockState(db: Queryable, id: string): Promise<BlockState | undefined> {
+  const { rows } = await db.query<BlockState>({
+    name: 'explorer_block_state',
+    text: `select id::text, version::text, deleted_at, updated_at, library_id::text from wordloom.blocks where id = $1::uuid`,
+    values: [id],
+  });
+  return rows[0];
+}
+
+export interface IndexedBlock {
+  version: string;
+  deleted: boolean;
+  indexed_at: Date;
+  event_id: string | null;
+}
+export async function selectIndexedBlock(db: Queryable, id: string): Promise<IndexedBlock | undefined> {
+  const { rows } = await db.query<IndexedBlock>({
+    name: 'explorer_indexed_block',
+    text: `select version::text, deleted, indexed_at, event_id::text from search.blocks where block_id = $1::uuid`,
+    values: [id],
+  });
+  return rows[0];
+}
+
+export interface OutboxRow {
+  id: string;
+  projection: string;
+  event_type: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  aggregate_version: string;
+  library_id: string | null;
+  request_id: string | null;
+  traceparent: string | null;
+  state: 'pending' | 'claimed' | 'done' | 'dead';
+  attempts: number;
+  enqueued_at: Date;
+  run_at: Date;
+  lease_owner: string | null;
+  claimed_at: Date | null;
+  lease_expires_at: Date | null;
+  previous_owner: string | null;
+  reclaims: number;
+  last_reason: string | null;
+  last_error: string | null;
+  last_delay_ms: number | null;
+  done_at: Date | null;
+  /** Lease renewals (heartbeats) of the current attempt. */
+  renewals: number;
+  last_renewed_at: Date | null;
+  dead_at: Date | null;
+  now: Date;
+}
+const OUTBOX_COLUMNS = `id::text, projection, event_type, aggregate_type, aggregate_id, aggregate_version::text, library_id,
+  request_id, traceparent, state, attempts, enqueued_at, run_at, lease_owner, claimed_at, lease_expires_at, previous_owner,
+  reclaims, last_reason, last_error, last_delay_ms, done_at, dead_at, renewals, last_renewed_at, clock_timestamp() as now`;
+
+/** The newest events of one aggregate, newest version first. */
+export async function selectAggregateEvents(db: Queryable, aggregateId: string, limit = 10): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>({
+    name: 'explorer_aggregate_events',
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox where aggregate_id = $1 order by aggregate_version desc, id desc limit $2`,
+    values: [aggregateId, limit],
+  });
+  return rows;
+}
+
+export async function selectEvent(db: Queryable, id: string): Promise<OutboxRow | undefined> {
+  const { rows } = await db.query<OutboxRow>({
+    name: 'explorer_event',
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox where id = $1::bigint`,
+    values: [id],
+  });
+  return rows[0];
+}
+
+export async function selectEventsByState(db: Queryable, state: string, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>({
+    name: 'explorer_events_by_state',
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox where state = $1 order by id desc limit $2`,
+    values: [state, limit],
+  });
+  return rows;
+}
+
+export interface AttemptRow {
+  attempt: number;
+  lease_token: string | null;
+  lease_owner: string | null;
+  claimed_at: Date | null;
+  finished_at: Date;
+  outcome: string;
+  reason: string | null;
+  error: string | null;
+  delay_ms: number | null;
+  ack_rows: number | null;
+  traceparent: string | null;
+  renewals: number | null;
+  last_renewed_at: Date | null;
+}
+export async function selectAttempts(db: Queryable, eventId: string): Promise<AttemptRow[]> {
+  const { rows } = await db.query<AttemptRow>({
+    name: 'explorer_attempts',
+    text: `select attempt, lease_token::text, lease_owner, claimed_at, finished_at, outcome, reason, error, delay_ms, ack_rows, traceparent,
+                  renewals, last_renewed_at
+             from loomtrace.outbox_attempts where event_id = $1::bigint order by finished_at, attempt`,
+    values: [eventId],
+  });
+  return rows;
+}
+
+export interface QueueState {
+  depth: number;
+  ahead: number;
+  oldest_pending_s: number | null;
+  workers: number;
+}
+/** Queue depth for one projection, events queued before `eventId`, and connected workers. */
+export async function selectQueueState(db: Queryable, projection: string, eventId: string): Promise<QueueState> {
+  const { rows } = await db.query<QueueState>({
+    name: 'explorer_queue_state',
+    // Each part reads the queue table or the batch leases, so the answer costs the queue's
+    // size, not the outbox's history. Ids follow enqueue order.
+    text: `select (select count(*)::int from loomtrace.outbox_queue where projection = $1)
+                + (select coalesce(sum(cardinality(event_ids)), 0)::int from loomtrace.outbox_leases where projection = $1) as depth,
+                  (select count(*)::int from loomtrace.outbox_queue where projection = $1 and id < $2::bigint) as ahead,
+                  (select extract(epoch from clock_timestamp() - enqueued_at)::float8 from loomtrace.outbox
+                    where id = (select min(id) from loomtrace.outbox_queue where projection = $1)) as oldest_pending_s,
+                  (select count(*)::int from pg_stat_activity
+                    where datname = current_database() and application_name like '%worker%') as workers`,
+    values: [projection, eventId],
+  });
+  return rows[0]!;
+}

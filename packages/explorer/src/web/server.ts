@@ -1,0 +1,183 @@
+/**
+ * The explorer's web server: the JSON query API under /api and the UI's static files, with a
+ * strict Content-Security-Policy (scripts and styles only from this origin, nothing inline)
+ * and, when a token is configured, a token on every request.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Pool } from '@loomtrace/outbox';
+import type { ExplorerOptions } from '../options.js';
+import { tokenMatches } from '../otlp/receiver.js';
+import { diagnoseBlock, isUuid } from '../query/diagnosis.js';
+import { pipelineHealth } from '../query/health.js';
+import { listEvents, replayEvent } from '../query/replay.js';
+import { listServices, searchTraces, type TraceFilter } from '../query/sql/searchTraces.js';
+import { selectSpanResource, selectTraceJson } from '../query/sql/traceSpans.js';
+import { loadStatic } from './static.js';
+
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+const MAX_TRACE_SPANS = 50_000;
+
+function cookie(req: FastifyRequest, name: string): string | undefined {
+  const raw = req.headers.cookie;
+  if (!raw) return undefined;
+  for (const part of raw.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
+
+/** Epoch ms, ISO date, or nothing. */
+function timeNs(raw: unknown): bigint | undefined {
+  if (typeof raw !== 'string' || raw === '') return undefined;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(ms)) throw new BadRequest(`not a time: ${raw.slice(0, 40)}`);
+  return BigInt(Math.trunc(ms)) * 1_000_000n;
+}
+
+class BadRequest extends Error {}
+
+export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
+  const s = (k: string) => (typeof q[k] === 'string' && q[k] !== '' ? (q[k] as string).slice(0, 300) : undefined);
+  const f: TraceFilter = { limit: Math.min(200, Math.max(1, Number(s('limit') ?? 50) || 50)) };
+  f.service = s('service');
+  f.name = s('name');
+  // Either attr=key=value, or one of the id shortcuts.
+  const attr = s('attr');
+  if (attr) {
+    const i = attr.indexOf('=');
+    if (i <= 0) throw new BadRequest('attr must be key=value');
+    f.attribute = { key: attr.slice(0, i), value: attr.slice(i + 1) };
+  }
+  const shortcuts: Record<string, string> = {
+    block_id: 'loomtrace.block.id',
+    aggregate_id: 'loomtrace.aggregate.id',
+    event_id: 'messaging.message.id',
+    request_id: 'loomtrace.request.id',
+    library_id: 'loomtrace.library.id',
+  };
+  for (const [param, key] of Object.entries(shortcuts)) {
+    const v = s(param);
+    if (v) f.attribute = { key, value: v };
+  }
+  const status = s('status');
+  if (status) {
+    if (status !== 'error' && status !== 'ok' && status !== 'unset') throw new BadRequest('status must be error, ok or unset');
+    f.status = status;
+  }
+  const minMs = s('min_ms');
+  if (minMs) {
+    const n = Number(minMs);
+    if (!Number.isFinite(n) || n < 0) throw new BadRequest('min_ms must be a number of milliseconds');
+    f.minDurationMs = n;
+  }
+  f.fromNs = timeNs(q['from']);
+  f.toNs = timeNs(q['to']);
+  return f;
+}
+
+export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, statusInfo: () => unknown = () => ({})): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const files = loadStatic();
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('content-security-policy', CSP);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (!options.token) return;
+    const url = new URL(req.url, 'http://x');
+    const given = url.searchParams.get('token');
+    if (given !== null && req.method === 'GET' && !url.pathname.startsWith('/api/') && tokenMatches(options.token, `Bearer ${given}`)) {
+      // Trade the token in the URL for a cookie the pages' fetches carry.
+      url.searchParams.delete('token');
+      reply.header('set-cookie', `loomtrace_token=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/`);
+      return reply.redirect(url.pathname + (url.search || ''), 303);
+    }
+    if (!tokenMatches(options.token, req.headers.authorization, cookie(req, 'loomtrace_token'))) {
+      return reply.code(401).type('text/plain').send('a token is required: open the URL with ?token=… or send Authorization: Bearer …');
+    }
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof BadRequest) return reply.code(400).send({ error: err.message });
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    return reply.code(500).send({ error: 'internal error' });
+  });
+
+  const page = (name: string) => async (_req: FastifyRequest, reply: FastifyReply) => {
+    const f = files.get(name);
+    if (!f) return reply.code(404).send({ error: 'not found' });
+    return reply.type(f.type).header('cache-control', 'no-cache').send(f.body);
+  };
+  app.get('/', page('index.html'));
+  app.get('/static/:file', async (req, reply) => {
+    const f = files.get((req.params as { file: string }).file);
+    if (!f) return reply.code(404).send({ error: 'not found' });
+    return reply.type(f.type).header('cache-control', 'no-cache').send(f.body);
+  });
+  for (const p of ['trace', 'block', 'event', 'health', 'events']) app.get(`/${p}`, page(`${p}.html`));
+
+  app.get('/api/status', async () => statusInfo());
+  app.get('/api/services', async () => ({ services: await listServices(pool) }));
+  app.get('/api/traces', async (req) => {
+    const rows = await searchTraces(pool, parseTraceFilter(req.query as Record<string, unknown>));
+    return {
+      traces: rows.map((r) => ({
+        traceId: r.trace_id,
+        rootName: r.root_name,
+        rootService: r.root_service,
+        services: r.services,
+        spans: r.spans,
+        errors: r.errors,
+        startTimeUnixNano: r.start_ns,
+        durationMs: Number(BigInt(r.end_ns) - BigInt(r.start_ns)) / 1e6,
+      })),
+    };
+  });
+  app.get('/api/traces/:traceId', async (req, reply) => {
+    const id = (req.params as { traceId: string }).traceId.toLowerCase();
+    if (!TRACE_ID.test(id)) return reply.code(400).send({ error: 'a trace id is 32 hex digits' });
+    const t = await selectTraceJson(pool, id, MAX_TRACE_SPANS);
+    if (t.count === 0) return reply.code(404).send({ error: 'no spans stored for this trace (not sampled, not yet received, or past retention)' });
+    return reply.type('application/json; charset=utf-8').send(`{"traceId":"${id}","truncated":${t.count >= MAX_TRACE_SPANS},"spans":${t.spans}}`);
+  });
+  app.get('/api/traces/:traceId/spans/:spanId', async (req, reply) => {
+    const { traceId, spanId } = req.params as { traceId: string; spanId: string };
+    if (!TRACE_ID.test(traceId) || !SPAN_ID.test(spanId)) return reply.code(400).send({ error: 'bad trace or span id' });
+    const s = await selectSpanResource(pool, traceId, spanId);
+    if (!s) return reply.code(404).send({ error: 'no such span' });
+    return { traceId, spanId, resource: s.resource, receivedAt: s.received_at.toISOString() };
+  });
+  app.get('/api/diagnosis/block/:id', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (!isUuid(id)) return reply.code(400).send({ error: 'a block id is a UUID' });
+    const v = (req.query as { version?: string }).version;
+    const version = v === undefined || v === '' ? undefined : Number(v);
+    if (version !== undefined && (!Number.isInteger(version) || version < 1)) return reply.code(400).send({ error: 'version must be a positive integer' });
+    return diagnoseBlock(pool, id, version === undefined ? {} : { version });
+  });
+  app.get('/api/events', async (req, reply) => {
+    const q = req.query as { state?: string; limit?: string };
+    const state = q.state ?? 'dead';
+    if (state !== 'pending' && state !== 'claimed' && state !== 'done' && state !== 'dead') return reply.code(400).send({ error: 'state must be pending, claimed, done or dead' });
+    return { events: await listEvents(pool, state, Math.min(500, Math.max(1, Number(q.limit ?? 50) || 50))) };
+  });
+  app.get('/api/events/:id', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (!/^\d{1,18}$/.test(id)) return reply.code(400).send({ error: 'an event id is a positive integer' });
+    const r = await replayEvent(pool, id);
+    if (!r) return reply.code(404).send({ error: 'no such event' });
+    return r;
+  });
+  app.get('/api/health', async (req) => {
+    const m = Number((req.query as { minutes?: string }).minutes ?? 30);
+    return pipelineHealth(pool, Number.isInteger(m) && m >= 1 && m <= 1440 ? m : 30);
+  });
+  return app;
+}

@@ -1,0 +1,8 @@
+/**
+ * @loomtrace/otlp: a fast OTLP/HTTP span encoder, exporter and span processor, listed by name.
+ */
+export { EventSpanExporter, eventSpanExporterOptionsFromEnv, tracesUrlFromEnv } from './exporter.js';
+export type { EventSpanExporterOptions, OtlpHttpProtocol, ResourceLike, ScopeLike, SpanOrigin } from './exporter.js';
+export { OtlpSpanProcessor } from './sdkSpans.js';
+export type { ProcessedSpan } from './sdkSpans.js';
+export type { AttrKey, AttrValue, AttrSet, EventIds, Fragment, SpanWriter } from './common.js';

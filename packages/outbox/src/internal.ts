@@ -1,0 +1,11 @@
+/**
+ * Internals that loomtrace's own tests and benchmarks reach (`@loomtrace/outbox/internal`).
+ * Listed by name like the public API, but with no compatibility promise: applications use
+ * the package root.
+ */
+export { BatchTrace, observeBatchTraces, resetTracingProbe } from './attemptTrace.js';
+export type { BatchTraceObserver, FinishTimes, Settled } from './attemptTrace.js';
+export { claimEvents } from './sql/claimEvents.js';
+export type { ClaimRow } from './sql/claimEvents.js';
+export { insertEvents } from './sql/insertEvents.js';
+export { purgeDone } from './sql/purgeDone.js';

@@ -1,0 +1,107 @@
+import type { Queryable } from '../pool.js';
+
+/**
+ * One claimed row, as an array (`rowMode: 'array'`: no object per row for the driver to build;
+ * the worker turns it into an `OutboxEvent` once). Order of the final SELECT below.
+ */
+export type ClaimRow = [
+  id: string,
+  eventType: string,
+  aggregateType: string,
+  aggregateId: string,
+  aggregateVersion: number,
+  libraryId: string | null,
+  requestId: string | null,
+  traceparent: string | null,
+  tracestate: string | null,
+  payload: Record<string, unknown>,
+  attempts: number,
+  previousOwner: string | null,
+  previousToken: string | null,
+  previousLeaseMs: number | null,
+  lastReason: string | null,
+  lastDelayMs: number | null,
+  lastAttemptSpan: string | null,
+  /** When the event became due (epoch ms): its commit, its insert, or a retry's run_at. */
+  readyAtMs: number,
+  /** Whether readyAtMs is the commit timestamp (first attempts on a server that tracks them). */
+  fromCommit: boolean,
+  claimedAtMs: number,
+];
+
+/**
+ * The claim: due events of one projection, oldest first, taken out of `outbox_queue` (rows
+ * another worker is claiming right now are skipped), their outbox rows given the same fresh
+ * lease token and expiry, and one `outbox_leases` row for the batch, in one statement.
+ *
+ * The outbox rows' update changes no indexed column, so it is a HOT update (decision 0008);
+ * only an outbox row still `pending` is claimed, so a stray queue row (an operator's UPDATE
+ * that took an event out of `pending`) is dropped, never delivered.
+ *
+ * The queue wait starts at the event's commit when the server tracks commit timestamps
+ * (`track_commit_timestamp=on`; the embedded Postgres does): the queue row was written by the
+ * producer's transaction, so its `xmin` commit time is the event's. Otherwise at the insert,
+ * and for a retry at its scheduled time.
+ */
+function claimSql(commitTimestamps: boolean): string {
+  const committed = commitTimestamps ? 'pg_xact_commit_timestamp(q.xmin)' : 'null::timestamptz';
+  return `with picked as (
+      delete from loomtrace.outbox_queue q
+       where q.id = any(array(
+               select id from loomtrace.outbox_queue
+                where projection = $1 and run_at <= clock_timestamp()
+                order by run_at, id
+                limit $2
+                  for update skip locked))
+      returning q.id, ${committed} as committed_at
+    ), at as (
+      -- One clock reading for the whole batch.
+      select clock_timestamp() as t
+    ), claimed as (
+      update loomtrace.outbox o
+         set state = 'claimed',
+             attempts = o.attempts + 1,
+             lease_token = $3,
+             lease_owner = $4,
+             claimed_at = at.t,
+             lease_expires_at = at.t + make_interval(secs => $5::float8 / 1000),
+             renewals = 0,
+             last_renewed_at = null
+        from at
+       where o.id = any(array(select id from picked)) and o.state = 'pending'
+      returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
+                o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
+                o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
+                o.run_at, o.enqueued_at, o.claimed_at, o.lease_expires_at
+    ), lease as (
+      insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids)
+      select $3, $1, $4, min(claimed_at), min(lease_expires_at), array_agg(id order by id)
+        from claimed
+      having count(*) > 0
+    )
+    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version::float8, c.library_id,
+           c.request_id, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,
+           c.previous_token, c.previous_lease_ms, c.last_reason, c.last_delay_ms, c.last_attempt_span,
+           extract(epoch from case when c.attempts > 1 then c.run_at
+                                   else coalesce(p.committed_at, c.enqueued_at) end)::float8 * 1000 as ready_at_ms,
+           c.attempts <= 1 and p.committed_at is not null as from_commit,
+           extract(epoch from c.claimed_at)::float8 * 1000 as claimed_at_ms
+      from claimed c join picked p on p.id = c.id
+     order by c.id`;
+}
+
+const SQL_WITH_COMMIT_TS = claimSql(true);
+const SQL_WITHOUT_COMMIT_TS = claimSql(false);
+
+export async function claimEvents(
+  db: Queryable,
+  args: { projection: string; limit: number; leaseToken: string; owner: string; leaseMs: number; commitTimestamps: boolean },
+): Promise<ClaimRow[]> {
+  const { rows } = await db.query<ClaimRow>({
+    name: args.commitTimestamps ? 'loomtrace_claim_ct' : 'loomtrace_claim',
+    rowMode: 'array',
+    text: args.commitTimestamps ? SQL_WITH_COMMIT_TS : SQL_WITHOUT_COMMIT_TS,
+    values: [args.projection, args.limit, args.leaseToken, args.owner, args.leaseMs],
+  });
+  return rows;
+}

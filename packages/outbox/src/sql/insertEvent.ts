@@ -1,0 +1,28 @@
+import type { Queryable } from '../pool.js';
+import type { EnqueueInput } from '../types.js';
+import type { StoredContext } from '../tracing/carrier.js';
+
+/** Inserts one event in the caller's transaction; returns its id. */
+export async function insertEvent(db: Queryable, e: EnqueueInput, ctx: StoredContext): Promise<string> {
+  const { rows } = await db.query<{ id: string }>({
+    name: 'loomtrace_insert_event',
+    text: `insert into loomtrace.outbox
+             (projection, event_type, aggregate_type, aggregate_id, aggregate_version,
+              library_id, request_id, traceparent, tracestate, payload)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           returning id`,
+    values: [
+      e.projection,
+      e.eventType,
+      e.aggregateType,
+      e.aggregateId,
+      e.aggregateVersion,
+      e.libraryId ?? null,
+      e.requestId ?? null,
+      ctx.traceparent,
+      ctx.tracestate,
+      e.payload,
+    ],
+  });
+  return rows[0]!.id;
+}

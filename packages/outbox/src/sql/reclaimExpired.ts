@@ -1,0 +1,69 @@
+import type { Queryable } from '../pool.js';
+
+/**
+ * Puts events whose lease expired back in the queue, remembering who held them and for how
+ * long, so that the next attempt's trace can tell the story (and link to the abandoned
+ * attempt's span when its heartbeat recorded one). An event that already used its
+ * `maxAttempts` is dead-lettered instead: an event that kills every worker that touches it
+ * must not be reclaimed forever. Reads at most `limit` expired batch leases. Returns how many
+ * events were reclaimed and how many dead-lettered.
+ */
+export async function reclaimExpired(
+  db: Queryable,
+  projection: string,
+  limit: number,
+  maxAttempts: number,
+): Promise<{ reclaimed: number; dead: number }> {
+  const { rows } = await db.query<{ reclaimed: number; dead: number }>({
+    name: 'loomtrace_reclaim',
+    // The lease rows are locked first, then the outbox rows (the order of every statement that
+    // touches both). Events of the lease already settled are not touched; the rest go back
+    // to the queue (the requeue trigger) or to the dead letter.
+    text: `with expired as (
+             delete from loomtrace.outbox_leases l
+              where l.token = any(array(
+                      select token from loomtrace.outbox_leases
+                       where projection = $1 and expires_at < clock_timestamp()
+                       order by expires_at
+                       limit $2
+                         for update skip locked))
+             returning l.token, l.event_ids
+           ), held as (
+             select unnest(event_ids) as id, token from expired
+           ), upd as (
+             update loomtrace.outbox o
+                set state = case when o.attempts >= $3 then 'dead' else 'pending' end,
+                    dead_at = case when o.attempts >= $3 then clock_timestamp() end,
+                    run_at = clock_timestamp(),
+                    previous_owner = o.lease_owner,
+                    previous_token = o.lease_token,
+                    previous_lease_ms = (extract(epoch from clock_timestamp() - o.claimed_at) * 1000)::int,
+                    reclaims = o.reclaims + 1,
+                    last_reason = 'lease_expired',
+                    last_error = null,
+                    last_delay_ms = 0,
+                    -- The abandoned attempt's span if its heartbeat recorded one; otherwise none
+                    -- (an older attempt's span would be a wrong link).
+                    last_attempt_span = o.lease_span,
+                    lease_span = null,
+                    lease_token = null
+               from held
+              where o.id = held.id and o.lease_token = held.token and o.state = 'claimed'
+             returning o.id, o.attempts, o.state, o.previous_token, o.previous_owner, o.claimed_at,
+                       o.previous_lease_ms, o.last_attempt_span, o.renewals, o.last_renewed_at
+           ), rec as (
+             insert into loomtrace.outbox_attempts
+                    (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, delay_ms, traceparent,
+                     renewals, last_renewed_at)
+             select id, attempts, previous_token, previous_owner, claimed_at,
+                    case when state = 'dead' then 'dead' else 'lost' end, 'lease_expired', previous_lease_ms,
+                    last_attempt_span, renewals, last_renewed_at
+               from upd
+           )
+           select count(*) filter (where state = 'pending')::int as reclaimed,
+                  count(*) filter (where state = 'dead')::int as dead
+             from upd`,
+    values: [projection, limit, maxAttempts],
+  });
+  return { reclaimed: rows[0]?.reclaimed ?? 0, dead: rows[0]?.dead ?? 0 };
+}

@@ -1,0 +1,62 @@
+import type { Queryable } from '../pool.js';
+
+/**
+ * The heartbeat: extends the lease of events still held under this token; returns those ids.
+ *
+ * With `spans` (one traceparent per id, this attempt's process span), it also records them in
+ * `lease_span`, so that if this worker dies, the reclaim hands them to the next attempt as
+ * `last_attempt_span` and the new trace links to the abandoned one.
+ *
+ * A lease that expired but was not reclaimed yet is still ours (nobody else holds it); once a
+ * reclaim or a newer claim changed the token, this changes nothing.
+ */
+/**
+ * The batch's lease row first (the order every statement that touches both follows, so none
+ * deadlocks with the reclaim sweep). Without its lease row (the sweep took it) nothing here
+ * changes: the batch is lost.
+ */
+const LEASE = `lease as (
+             update loomtrace.outbox_leases
+                set expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
+              where token = $2
+             returning 1
+           )`;
+
+export async function renewLease(
+  db: Queryable,
+  ids: readonly string[],
+  leaseToken: string,
+  leaseMs: number,
+  spans?: readonly (string | null)[],
+): Promise<Set<string>> {
+  if (spans) {
+    const { rows } = await db.query<{ id: string }>({
+      name: 'loomtrace_renew_spans',
+      text: `with ${LEASE}
+             update loomtrace.outbox o
+                set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
+                    lease_span = coalesce(v.span, o.lease_span),
+                    renewals = o.renewals + 1,
+                    last_renewed_at = clock_timestamp()
+               from unnest($1::bigint[], $4::text[]) as v(id, span)
+              where o.id = v.id and o.lease_token = $2 and o.state = 'claimed'
+                and (select count(*) from lease) > 0
+             returning o.id`,
+      values: [ids, leaseToken, leaseMs, spans],
+    });
+    return new Set(rows.map((r) => r.id));
+  }
+  const { rows } = await db.query<{ id: string }>({
+    name: 'loomtrace_renew',
+    text: `with ${LEASE}
+           update loomtrace.outbox
+              set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
+                  renewals = renewals + 1,
+                  last_renewed_at = clock_timestamp()
+            where id = any($1::bigint[]) and lease_token = $2 and state = 'claimed'
+              and (select count(*) from lease) > 0
+           returning id`,
+    values: [ids, leaseToken, leaseMs],
+  });
+  return new Set(rows.map((r) => r.id));
+}
