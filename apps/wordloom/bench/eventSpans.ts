@@ -39,7 +39,7 @@ function events(n: number): OutboxEvent[] {
     aggregateType: 'block',
     aggregateId: randomUUID(),
     aggregateVersion: 3,
-    libraryId: randomUUID(),
+    attributes: { 'loomtrace.library.id': randomUUID() },
     requestId: randomUUID(),
     traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
     tracestate: null,

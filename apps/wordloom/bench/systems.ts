@@ -44,7 +44,7 @@ function loomEvent(i: number, sample?: number): EnqueueInput {
     aggregateType: 'block',
     aggregateId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     aggregateVersion: 2,
-    libraryId: '00000000-0000-4000-8000-000000000002',
+    attributes: { 'loomtrace.library.id': '00000000-0000-4000-8000-000000000002' },
     requestId: `bench-${i}`,
     payload: sample === undefined ? benchPayload(i) : { ...benchPayload(i), sample },
   };

@@ -38,7 +38,7 @@ describe('per-event trace and sampling', () => {
         aggregateType: 'block',
         aggregateId: randomUUID(),
         aggregateVersion: 2,
-        libraryId: lib,
+        attributes: { 'loomtrace.library.id': lib },
         payload: { n: i },
       });
       ctx.push({ traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${i < 3 ? '01' : '00'}`, tracestate: null });

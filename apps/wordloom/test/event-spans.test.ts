@@ -130,7 +130,7 @@ describe('fast per-event spans', () => {
       for (const k of kinds) {
         const traceId = randomBytes(16).toString('hex');
         if (k !== 'root' && k !== 'unsampled') traceIds.set(k, traceId);
-        input.push({ projection: 'search', eventType: 'block.updated', aggregateType: 'block', aggregateId: `${k}-${tag}`, aggregateVersion: 4, libraryId: randomUUID(), requestId: k === 'ok' ? `req-ünïcödé-✓-${k}` : k === 'ok2' ? `req-${'x'.repeat(150)}` : k === 'tracestate' ? `req-${'é'.repeat(70)}` : `req-${k}`, payload: { k } });
+        input.push({ projection: 'search', eventType: 'block.updated', aggregateType: 'block', aggregateId: `${k}-${tag}`, aggregateVersion: 4, attributes: { 'loomtrace.library.id': randomUUID(), 'tenant.tier': 2 }, requestId: k === 'ok' ? `req-ünïcödé-✓-${k}` : k === 'ok2' ? `req-${'x'.repeat(150)}` : k === 'tracestate' ? `req-${'é'.repeat(70)}` : `req-${k}`, payload: { k } });
         ctx.push({
           traceparent: k === 'root' ? null : `00-${traceId}-${randomBytes(8).toString('hex')}-${k === 'unsampled' ? '00' : '01'}`,
           tracestate: k === 'tracestate' ? 'vendor=abc,Bad=1' : null,

@@ -9,7 +9,7 @@ import type { OutboxEvent } from '@loomtrace/outbox';
 function ev(id: number, attempt = 1, payload: Record<string, unknown> = {}): OutboxEvent {
   return {
     id: String(id), projection: 'search', eventType: 'block.updated', aggregateType: 'block', aggregateId: `b${id}`, aggregateVersion: 1,
-    libraryId: null, requestId: null, traceparent: null, tracestate: null, payload, attempt, previousOwner: null, previousToken: null,
+    attributes: null, requestId: null, traceparent: null, tracestate: null, payload, attempt, previousOwner: null, previousToken: null,
     reclaimed: false, previousLeaseMs: null, lastReason: null, lastDelayMs: null, lastAttemptSpan: null, readyAtMs: 0, readySource: 'insert_time', claimedAtMs: 0,
   };
 }

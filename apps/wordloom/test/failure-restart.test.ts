@@ -49,7 +49,7 @@ describe('a Postgres restart while the worker drains', () => {
       aggregateType: 'block',
       aggregateId: randomUUID(),
       aggregateVersion: 1 + (i % 5),
-      libraryId: lib,
+      attributes: { 'loomtrace.library.id': lib },
       payload: { book_id: book, library_id: lib, block_type: 'text', content: `restart ${i}` },
     }));
     await enqueueMany(pool, events);

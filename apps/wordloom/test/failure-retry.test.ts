@@ -21,8 +21,8 @@ const BOOK = '00000000-0000-4000-8000-000000000002';
  */
 async function seed(db: TestDatabase, blocks: number, versions: number, sampled = 1): Promise<void> {
   await db.pool.query(
-    `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, library_id, traceparent, payload)
-     select 'search', 'block.updated', 'block', b.id::text, v, $3,
+    `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, attributes, traceparent, payload)
+     select 'search', 'block.updated', 'block', b.id::text, v, jsonb_build_object('loomtrace.library.id', $3::text),
             '00-' || md5(random()::text) || '-' || substr(md5(random()::text), 1, 16) || case when random() < $5 then '-01' else '-00' end,
             jsonb_build_object('book_id', $4::text, 'library_id', $3::text, 'block_type', 'text', 'content', 'retry drill ' || b.n || ' v' || v)
        from (select n, gen_random_uuid() id from generate_series(1, $1) n) b cross join generate_series(1, $2) v
@@ -143,8 +143,8 @@ describe('failure semantics: retries, dead letters, replay', () => {
     const parentSpan = '1122334455667788';
     const poison = (
       await db.pool.query<{ id: string; block: string }>(
-        `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, library_id, traceparent, payload)
-         values ('search', 'block.updated', 'block', gen_random_uuid()::text, 1, $1, $3,
+        `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, attributes, traceparent, payload)
+         values ('search', 'block.updated', 'block', gen_random_uuid()::text, 1, jsonb_build_object('loomtrace.library.id', $1::text), $3,
                  jsonb_build_object('book_id', $2::text, 'library_id', $1::text, 'block_type', 'text', 'content', 'poison', '__poison', true))
          returning id::text, aggregate_id block`,
         [LIB, BOOK, `00-${traceId}-${parentSpan}-01`],
@@ -153,8 +153,8 @@ describe('failure semantics: retries, dead letters, replay', () => {
     // And a payload the Postgres sink rejects deterministically: dead at once (non-retryable).
     const bad = (
       await db.pool.query<{ id: string; block: string }>(
-        `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, library_id, payload)
-         values ('search', 'block.updated', 'block', gen_random_uuid()::text, 1, $1, jsonb_build_object('book_id', $2::text, 'library_id', $1::text))
+        `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, attributes, payload)
+         values ('search', 'block.updated', 'block', gen_random_uuid()::text, 1, jsonb_build_object('loomtrace.library.id', $1::text), jsonb_build_object('book_id', $2::text, 'library_id', $1::text))
          returning id::text, aggregate_id block`,
         [LIB, BOOK],
       )

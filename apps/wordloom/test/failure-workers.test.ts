@@ -18,8 +18,8 @@ import { outboxCounts, sleep, until } from './support/wait.js';
  */
 async function seed(db: TestDatabase, blocks: number, versions: number): Promise<number> {
   const { rowCount } = await db.pool.query(
-    `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, library_id, payload)
-     select 'search', 'block.updated', 'block', b.id::text, v, b.lib::text,
+    `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, attributes, payload)
+     select 'search', 'block.updated', 'block', b.id::text, v, jsonb_build_object('loomtrace.library.id', b.lib::text),
             jsonb_build_object('book_id', b.book, 'library_id', b.lib, 'block_type', 'text', 'content', 'drill block ' || b.n || ' v' || v)
        from (select n, gen_random_uuid() id, '00000000-0000-4000-8000-000000000001'::uuid lib, '00000000-0000-4000-8000-000000000002'::uuid book
                from generate_series(1, $1) n) b

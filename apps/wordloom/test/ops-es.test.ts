@@ -120,7 +120,7 @@ for (const system of ['elasticsearch', 'opensearch'] as const) {
         aggregateType: 'block',
         aggregateId: id,
         aggregateVersion: versions[i]!,
-        libraryId: LIB,
+        attributes: { 'loomtrace.library.id': LIB },
         payload: { book_id: BOOK, library_id: LIB, block_type: 'text', content: `text ${i}` },
       })),
     );
@@ -207,7 +207,7 @@ for (const system of ['elasticsearch', 'opensearch'] as const) {
     t.after(() => sink.close());
     const ev = (i: number): OutboxEvent => ({
       id: String(i + 1), projection: 'search', eventType: 'block.updated', aggregateType: 'block', aggregateId: randomUUID(), aggregateVersion: 1,
-      libraryId: LIB, requestId: null, traceparent: null, tracestate: null, payload: { book_id: BOOK, library_id: LIB, block_type: 'text', content: 'x' },
+      attributes: { 'loomtrace.library.id': LIB }, requestId: null, traceparent: null, tracestate: null, payload: { book_id: BOOK, library_id: LIB, block_type: 'text', content: 'x' },
       attempt: 1, previousOwner: null, previousToken: null, reclaimed: false, previousLeaseMs: null, lastReason: null, lastDelayMs: null, lastAttemptSpan: null,
       readyAtMs: Date.now(), readySource: 'insert_time', claimedAtMs: Date.now(),
     });

@@ -64,7 +64,14 @@ describe('queue table', () => {
       // The schema as it was before the queue table.
       for (const f of await readdir(migrationsDir())) if (f < '000040') await cp(path.join(migrationsDir(), f), path.join(dir, f));
       await runMigrations(db.pool, { schema: 'loomtrace', dir });
-      const ids = await enqueueMany(db.pool, Array.from({ length: 6 }, (_, i) => event(i)));
+      // Inserted as that schema's producers did (this build's enqueue writes columns added later).
+      const ids = (
+        await db.pool.query<{ id: string }>(
+          `insert into loomtrace.outbox (projection, event_type, aggregate_type, aggregate_id, aggregate_version, payload)
+           select 'search', 'block.updated', 'block', gen_random_uuid()::text, g, jsonb_build_object('i', g - 1)
+             from generate_series(1, 6) g order by g returning id::text`,
+        )
+      ).rows.map((r) => r.id);
       const [p1, p2, c1, c2, done, dead] = ids as [string, string, string, string, string, string];
       const token = randomUUID();
       // Two events claimed by a worker that has since died (its lease ended a minute ago).

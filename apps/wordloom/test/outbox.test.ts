@@ -38,7 +38,7 @@ describe('outbox library', () => {
     aggregateType: 'block',
     aggregateId: blockId,
     aggregateVersion: version,
-    libraryId: lib,
+    attributes: { 'loomtrace.library.id': lib },
     payload: content === null ? { book_id: book, library_id: lib } : { book_id: book, library_id: lib, block_type: 'text', content },
   });
 

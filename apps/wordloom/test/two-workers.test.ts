@@ -27,7 +27,7 @@ describe('two worker processes', () => {
       aggregateType: 'block',
       aggregateId: randomUUID(),
       aggregateVersion: 1 + (i % 7),
-      libraryId: lib,
+      attributes: { 'loomtrace.library.id': lib },
       payload: { book_id: book, library_id: lib, block_type: 'text', content: `item ${i}` },
     }));
     // Small batches so that both workers take part.

@@ -186,8 +186,6 @@ const K = {
   aggregateId: new AttrKey(sc.ATTR_AGGREGATE_ID),
   aggregateVersion: new AttrKey(sc.ATTR_AGGREGATE_VERSION),
   reclaimed: new AttrKey(sc.ATTR_RECLAIMED),
-  blockId: new AttrKey(sc.ATTR_BLOCK_ID),
-  libraryId: new AttrKey(sc.ATTR_LIBRARY_ID),
   requestId: new AttrKey(sc.ATTR_REQUEST_ID),
   previousOwner: new AttrKey(sc.ATTR_PREVIOUS_OWNER),
   previousToken: new AttrKey(sc.ATTR_PREVIOUS_TOKEN),
@@ -198,6 +196,18 @@ const K = {
   exceptionMessage: new AttrKey('exception.message'),
   nextDelay: new AttrKey('loomtrace.next.delay_ms'),
 };
+
+/** Producers' attribute keys, each encoded once per writer; bounded, as the keys are few by contract. */
+const producerKeys = new Map<string, AttrKey>();
+function attrKey(name: string): AttrKey | string {
+  let k = producerKeys.get(name);
+  if (!k) {
+    if (producerKeys.size >= 1024) return name;
+    k = new AttrKey(name);
+    producerKeys.set(name, k);
+  }
+  return k;
+}
 
 /** OTLP flags of a sampled span whose parent is remote (process, queue wait) or local (claim, write, ack). */
 const REMOTE_CHILD = spanFlags(TraceFlags.SAMPLED, true);
@@ -533,8 +543,7 @@ export class BatchTrace {
     w.attr(K.reclaimed, e.reclaimed);
     w.attr(K.queueWait, Math.max(0, e.claimedAtMs - e.readyAtMs));
     w.attrs(f.batchSize);
-    if (e.aggregateType === 'block') w.attr(K.blockId, e.aggregateId);
-    if (e.libraryId) w.attr(K.libraryId, e.libraryId);
+    if (e.attributes) for (const k in e.attributes) w.attr(attrKey(k), e.attributes[k]!);
     if (e.requestId) w.attr(K.requestId, e.requestId);
     if (e.attempt > 1 && e.lastReason) w.attr(K.retryReason, e.lastReason);
     if (e.attempt > 1 && e.lastDelayMs !== null) w.attr(K.retryDelay, e.lastDelayMs);
@@ -586,8 +595,7 @@ export class BatchTrace {
       [sc.ATTR_QUEUE_WAIT_MS]: Math.max(0, e.claimedAtMs - e.readyAtMs),
       [sc.ATTR_BATCH_SIZE]: this.events.length,
     };
-    if (e.aggregateType === 'block') a[sc.ATTR_BLOCK_ID] = e.aggregateId;
-    if (e.libraryId) a[sc.ATTR_LIBRARY_ID] = e.libraryId;
+    if (e.attributes) for (const k in e.attributes) a[k] = e.attributes[k]!;
     if (e.requestId) a[sc.ATTR_REQUEST_ID] = e.requestId;
     if (e.attempt > 1 && e.lastReason) a[sc.ATTR_RETRY_REASON] = e.lastReason;
     if (e.attempt > 1 && e.lastDelayMs !== null) a[sc.ATTR_RETRY_DELAY_MS] = e.lastDelayMs;

@@ -6,6 +6,7 @@ import { withSpan } from './tracing/spans.js';
 import { insertEvent } from './sql/insertEvent.js';
 import { insertEvents } from './sql/insertEvents.js';
 import type { EnqueueInput } from './types.js';
+import { checkedAttributes } from './attributes.js';
 
 /**
  * Adds an event to the outbox inside the caller's transaction (`db` must be the client that
@@ -28,7 +29,7 @@ export async function enqueue(db: Queryable, event: EnqueueInput): Promise<strin
         [sc.ATTR_EVENT_TYPE]: event.eventType,
         [sc.ATTR_AGGREGATE_ID]: event.aggregateId,
         [sc.ATTR_AGGREGATE_VERSION]: event.aggregateVersion,
-        ...(event.libraryId ? { [sc.ATTR_LIBRARY_ID]: event.libraryId } : {}),
+        ...checkedAttributes(event.attributes),
         ...(event.requestId ? { [sc.ATTR_REQUEST_ID]: event.requestId } : {}),
       },
     },
@@ -45,6 +46,7 @@ export async function enqueue(db: Queryable, event: EnqueueInput): Promise<strin
  * event): for bulk producers and benchmarks, where one span for the batch is enough.
  */
 export async function enqueueMany(db: Queryable, events: readonly EnqueueInput[]): Promise<string[]> {
+  for (const e of events) checkedAttributes(e.attributes);
   const ctx = injectContext();
   return insertEvents(db, events, events.map(() => ctx));
 }

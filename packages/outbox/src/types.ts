@@ -7,8 +7,14 @@ export interface EnqueueInput {
   aggregateId: string;
   /** The aggregate's version after the change; projections use it as their version guard. */
   aggregateVersion: number;
-  libraryId?: string | null;
+  /** A correlation id of the change (the HTTP request's, say): on the event's spans. */
   requestId?: string | null;
+  /**
+   * A few attributes of the producer's choosing, put on the event's spans as they are (a tenant
+   * or a library id, say): low-cardinality ids, never user content. At most 16, keys of at most
+   * 128 characters (letters, digits, `_ . - /`), strings of at most 256.
+   */
+  attributes?: Readonly<Record<string, string | number | boolean>> | null;
   /** A snapshot of what the projection needs. Stored in the row; never put in spans or logs. */
   payload: Record<string, unknown>;
 }
@@ -21,7 +27,7 @@ export interface OutboxEvent {
   readonly aggregateType: string;
   readonly aggregateId: string;
   readonly aggregateVersion: number;
-  readonly libraryId: string | null;
+  readonly attributes: Readonly<Record<string, string | number | boolean>> | null;
   readonly requestId: string | null;
   readonly traceparent: string | null;
   readonly tracestate: string | null;

@@ -5,7 +5,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { Logger as PinoLogger } from 'pino';
 import type { Pool } from '@loomtrace/outbox';
 import { allMigrationsCurrent } from '../db/migrate.js';
-import * as sc from '@loomtrace/outbox/semconv';
+import * as sc from '../semconv.js';
 import { createBlock, patchBlock, removeBlock } from './blocks.js';
 import { ApiError, notFound } from './errors.js';
 import { BLOCK_TYPES, MAX_CONTENT_CHARS, blockJson } from './model.js';

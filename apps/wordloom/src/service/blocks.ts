@@ -1,7 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import { inTransaction, type Pool, type PoolClient } from '@loomtrace/outbox';
 import { enqueue } from '@loomtrace/outbox';
-import * as sc from '@loomtrace/outbox/semconv';
+import * as sc from '../semconv.js';
 import { withSpan } from '@loomtrace/outbox';
 import { blockPayload, SEARCH_PROJECTION, type BlockRow } from './model.js';
 import { deleteBlock } from './sql/deleteBlock.js';
@@ -29,7 +29,7 @@ async function changeBlock(
         aggregateType: 'block',
         aggregateId: block.id,
         aggregateVersion: Number(block.version),
-        libraryId: block.library_id,
+        attributes: { [sc.ATTR_BLOCK_ID]: block.id, [sc.ATTR_LIBRARY_ID]: block.library_id },
         requestId,
         payload: blockPayload(block),
       });

@@ -84,6 +84,12 @@ const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 const MAX_DEPTH = 6;
 const MAX_NS = 18_446_744_073_709_551_615n;
+/**
+ * Attribute keys lifted into their own indexed columns for search by id. The block and library
+ * keys are the ones the Wordloom reference app puts on its spans and event attributes.
+ */
+const LIFTED_BLOCK_ID = 'loomtrace.block.id';
+const LIFTED_LIBRARY_ID = 'loomtrace.library.id';
 
 /** Text Postgres can store: no NUL, no lone surrogate, bounded length. */
 export function cleanText(s: string, max: number): { text: string; cut: boolean } {
@@ -314,11 +320,11 @@ export function normalizeRequest(req: { resourceSpans?: unknown }, limits: Limit
           events,
           links,
           dropped: Math.min(2_000_000_000, b.dropped + senderDropped),
-          block_id: str(attributes[sc.ATTR_BLOCK_ID]),
+          block_id: str(attributes[LIFTED_BLOCK_ID]),
           aggregate_id: str(attributes[sc.ATTR_AGGREGATE_ID]),
           message_id: str(attributes[sc.ATTR_MESSAGING_MESSAGE_ID]),
           request_id: str(attributes[sc.ATTR_REQUEST_ID]),
-          library_id: str(attributes[sc.ATTR_LIBRARY_ID]),
+          library_id: str(attributes[LIFTED_LIBRARY_ID]),
         });
         resourceUsed = true;
       }

@@ -10,8 +10,8 @@ export type ClaimRow = [
   aggregateType: string,
   aggregateId: string,
   aggregateVersion: number,
-  libraryId: string | null,
   requestId: string | null,
+  attributes: Record<string, string | number | boolean> | null,
   traceparent: string | null,
   tracestate: string | null,
   payload: Record<string, unknown>,
@@ -69,8 +69,8 @@ function claimSql(commitTimestamps: boolean): string {
              last_renewed_at = null
         from at
        where o.id = any(array(select id from picked)) and o.state = 'pending'
-      returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.library_id,
-                o.request_id, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
+      returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version,
+                o.request_id, o.attributes, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
                 o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
                 o.run_at, o.enqueued_at, o.claimed_at, o.lease_expires_at
     ), lease as (
@@ -79,8 +79,8 @@ function claimSql(commitTimestamps: boolean): string {
         from claimed
       having count(*) > 0
     )
-    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version::float8, c.library_id,
-           c.request_id, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,
+    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version::float8,
+           c.request_id, c.attributes, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,
            c.previous_token, c.previous_lease_ms, c.last_reason, c.last_delay_ms, c.last_attempt_span,
            extract(epoch from case when c.attempts > 1 then c.run_at
                                    else coalesce(p.committed_at, c.enqueued_at) end)::float8 * 1000 as ready_at_ms,

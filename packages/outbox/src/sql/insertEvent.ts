@@ -8,7 +8,7 @@ export async function insertEvent(db: Queryable, e: EnqueueInput, ctx: StoredCon
     name: 'loomtrace_insert_event',
     text: `insert into loomtrace.outbox
              (projection, event_type, aggregate_type, aggregate_id, aggregate_version,
-              library_id, request_id, traceparent, tracestate, payload)
+              request_id, attributes, traceparent, tracestate, payload)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            returning id`,
     values: [
@@ -17,8 +17,8 @@ export async function insertEvent(db: Queryable, e: EnqueueInput, ctx: StoredCon
       e.aggregateType,
       e.aggregateId,
       e.aggregateVersion,
-      e.libraryId ?? null,
       e.requestId ?? null,
+      e.attributes ?? null,
       ctx.traceparent,
       ctx.tracestate,
       e.payload,

@@ -7,9 +7,9 @@ export async function insertEvents(db: Queryable, events: readonly EnqueueInput[
   const { rows } = await db.query<{ id: string }>({
     text: `insert into loomtrace.outbox
              (projection, event_type, aggregate_type, aggregate_id, aggregate_version,
-              library_id, request_id, traceparent, tracestate, payload)
+              request_id, attributes, traceparent, tracestate, payload)
            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                                $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+                                $6::text[], $7::jsonb[], $8::text[], $9::text[], $10::jsonb[])
            returning id`,
     values: [
       events.map((e) => e.projection),
@@ -17,8 +17,8 @@ export async function insertEvents(db: Queryable, events: readonly EnqueueInput[
       events.map((e) => e.aggregateType),
       events.map((e) => e.aggregateId),
       events.map((e) => e.aggregateVersion),
-      events.map((e) => e.libraryId ?? null),
       events.map((e) => e.requestId ?? null),
+      events.map((e) => (e.attributes ? JSON.stringify(e.attributes) : null)),
       ctx.map((c) => c.traceparent),
       ctx.map((c) => c.tracestate),
       events.map((e) => JSON.stringify(e.payload)),

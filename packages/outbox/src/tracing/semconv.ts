@@ -42,9 +42,6 @@ export const ATTR_PROJECTION = 'loomtrace.projection';
 export const ATTR_EVENT_TYPE = 'loomtrace.event.type';
 export const ATTR_AGGREGATE_ID = 'loomtrace.aggregate.id';
 export const ATTR_AGGREGATE_VERSION = 'loomtrace.aggregate.version';
-export const ATTR_LIBRARY_ID = 'loomtrace.library.id';
-export const ATTR_BOOK_ID = 'loomtrace.book.id';
-export const ATTR_BLOCK_ID = 'loomtrace.block.id';
 export const ATTR_REQUEST_ID = 'loomtrace.request.id';
 
 /** 1 for the first try; rises by one for every claim of the same event. */
@@ -84,12 +81,6 @@ export const ATTR_SAMPLED_OUT_PARENT = 'loomtrace.parent.sampled';
  * (docs/decisions/0009-api-trace-cost.md); the transaction span covers them.
  */
 export const ATTR_DB_COMMIT_MS = 'loomtrace.db.commit_ms';
-/** A projection rebuild's progress (`loomtrace rebuild`). */
-export const ATTR_REBUILD_READ = 'loomtrace.rebuild.read';
-export const ATTR_REBUILD_WRITTEN = 'loomtrace.rebuild.written';
-export const ATTR_REBUILD_STALE = 'loomtrace.rebuild.stale';
-export const ATTR_REBUILD_TOTAL = 'loomtrace.rebuild.total';
-export const ATTR_REBUILD_FAILED = 'loomtrace.rebuild.failed';
 
 // --- Span names: low cardinality, ids only in attributes -----------------------------
 export const SpanNames = {
@@ -103,8 +94,6 @@ export const SpanNames = {
   batch: (projection: string) => `batch ${projection}`,
   heartbeat: (projection: string) => `heartbeat ${projection}`,
   reclaim: (projection: string) => `reclaim ${projection}`,
-  rebuild: (projection: string) => `rebuild ${projection}`,
-  rebuildBatch: (projection: string) => `rebuild ${projection} batch`,
 } as const;
 
 /** The tracer/meter name used by the library (instrumentation scope). */

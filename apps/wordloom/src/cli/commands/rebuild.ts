@@ -16,7 +16,7 @@
  */
 import { startTelemetry, stopTelemetry } from '../telemetry.js';
 import type { CliContext } from '@loomtrace/explorer/cli';
-import { SpanNames, ATTR_REBUILD_READ, ATTR_REBUILD_WRITTEN, ATTR_REBUILD_STALE, ATTR_REBUILD_TOTAL, ATTR_REBUILD_FAILED } from '@loomtrace/outbox/semconv';
+import { SpanNames, ATTR_BLOCK_ID, ATTR_LIBRARY_ID, ATTR_REBUILD_READ, ATTR_REBUILD_WRITTEN, ATTR_REBUILD_STALE, ATTR_REBUILD_TOTAL, ATTR_REBUILD_FAILED } from '../../semconv.js';
 
 /** The rebuild's span names (low cardinality; ids only in attributes). */
 export const REBUILD_SPAN = SpanNames.rebuild('search');
@@ -94,7 +94,7 @@ export async function sinkWriter(sink: import('@loomtrace/outbox').Sink, opts: {
   return async (docs) => {
     let pending: import('@loomtrace/outbox').OutboxEvent[] = docs.map((d) => ({
       id: '0', projection: 'search', eventType: d.deleted ? 'block.deleted' : 'block.updated', aggregateType: 'block',
-      aggregateId: d.blockId, aggregateVersion: d.version, libraryId: d.libraryId, requestId: null, traceparent: null, tracestate: null,
+      aggregateId: d.blockId, aggregateVersion: d.version, requestId: null, attributes: { [ATTR_BLOCK_ID]: d.blockId, [ATTR_LIBRARY_ID]: d.libraryId }, traceparent: null, tracestate: null,
       payload: { book_id: d.bookId, library_id: d.libraryId, block_type: d.blockType, content: d.content },
       attempt: 1, previousOwner: null, previousToken: null, reclaimed: false, previousLeaseMs: null, lastReason: null,
       lastDelayMs: null, lastAttemptSpan: null, readyAtMs: Date.now(), readySource: 'insert_time', claimedAtMs: Date.now(),
@@ -149,7 +149,7 @@ export async function rebuildSearch(
 ): Promise<RebuildProgress> {
   const { SpanKind } = await import('@opentelemetry/api');
   const { withSpan } = await import('@loomtrace/outbox');
-  const sc = await import('@loomtrace/outbox/semconv');
+  const sc = await import('../../semconv.js');
   const write = args.writer ?? (await postgresWriter(pool));
   const lib = args.libraryId ?? null;
   return withSpan(

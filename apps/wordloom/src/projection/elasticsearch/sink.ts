@@ -12,7 +12,7 @@
  */
 import { SpanKind } from '@opentelemetry/api';
 import { ProjectionError, parseRetryAfter, type ItemOutcome } from '@loomtrace/outbox';
-import * as sc from '@loomtrace/outbox/semconv';
+import * as sc from '../../semconv.js';
 import { withSpan } from '@loomtrace/outbox';
 import type { Sink } from '@loomtrace/outbox';
 import type { OutboxEvent } from '@loomtrace/outbox';

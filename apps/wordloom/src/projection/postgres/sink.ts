@@ -3,6 +3,7 @@ import { ProjectionError, STALE, WRITTEN, type ItemOutcome } from '@loomtrace/ou
 import type { Sink } from '@loomtrace/outbox';
 import type { OutboxEvent } from '@loomtrace/outbox';
 import { upsertBlocks, type BlockDoc } from './upsertBlocks.js';
+import { ATTR_LIBRARY_ID } from '../../semconv.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -12,7 +13,7 @@ export function toBlockDoc(e: OutboxEvent): BlockDoc {
   const deleted = e.eventType === 'block.deleted';
   const str = (k: string) => (typeof p[k] === 'string' ? (p[k] as string) : null);
   const bookId = str('book_id');
-  const libraryId = str('library_id') ?? e.libraryId;
+  const libraryId = str('library_id') ?? (typeof e.attributes?.[ATTR_LIBRARY_ID] === 'string' ? e.attributes[ATTR_LIBRARY_ID] : null);
   if (!UUID.test(e.aggregateId) || !bookId || !UUID.test(bookId) || !libraryId || !UUID.test(libraryId)) {
     throw new ProjectionError('block event payload lacks a valid block, book or library id', 'bad_payload', false);
   }

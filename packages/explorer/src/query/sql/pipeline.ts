@@ -65,7 +65,7 @@ export interface OutboxRow {
   dead_at: Date | null;
   now: Date;
 }
-const OUTBOX_COLUMNS = `id::text, projection, event_type, aggregate_type, aggregate_id, aggregate_version::text, library_id,
+const OUTBOX_COLUMNS = `id::text, projection, event_type, aggregate_type, aggregate_id, aggregate_version::text, attributes->>'loomtrace.library.id' as library_id,
   request_id, traceparent, state, attempts, enqueued_at, run_at, lease_owner, claimed_at, lease_expires_at, previous_owner,
   reclaims, last_reason, last_error, last_delay_ms, done_at, dead_at, renewals, last_renewed_at, clock_timestamp() as now`;
 
