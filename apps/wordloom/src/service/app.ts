@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
@@ -14,6 +13,7 @@ import { insertBook } from './sql/insertBook.js';
 import { insertLibrary } from './sql/insertLibrary.js';
 import { selectBlock } from './sql/selectBlock.js';
 import { selectBookBlocks } from './sql/selectBookBlocks.js';
+import { MAX_SAFE_BIGINT, requestId, schemaErrorFormatter, textSchema, validatorCompiler } from './validation.js';
 
 export interface AppOptions {
   pool: Pool;
@@ -36,8 +36,7 @@ const blockSchema = {
     created_at: { type: 'string', format: 'date-time' }, updated_at: { type: 'string', format: 'date-time' },
   },
 } as const;
-const content = { type: 'string', description: `Block text, at most ${MAX_CONTENT_CHARS} characters (longer: 422 CONTENT_TOO_LONG).` } as const;
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const content = textSchema({}, `Block text, at most ${MAX_CONTENT_CHARS} characters (longer: 422 CONTENT_TOO_LONG).`);
 
 /** The SERVER span @fastify/otel opened for this request, so handlers can add ids to it. */
 const spanOf = (req: FastifyRequest) => req.opentelemetry().span;
@@ -54,13 +53,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger as unknown as FastifyBaseLogger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1_048_576,
-    requestIdHeader: 'x-request-id',
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    // Fastify takes the header as is when present and calls genReqId only when it is absent;
+    // off, genReqId runs for every request and checks the header (see requestId).
+    requestIdHeader: false,
+    genReqId: requestId,
+    schemaErrorFormatter,
   });
+  app.setValidatorCompiler(validatorCompiler());
 
   const otel = new FastifyOtelInstrumentation({
     // One SERVER span per request; a span per Fastify hook and for the handler adds nothing a
@@ -129,7 +128,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'Create a library',
-        body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: 200 } } },
+        body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: textSchema({ minLength: 1, maxLength: 200 }) } },
         response: { 201: { type: 'object', properties: { id: uuid, name: { type: 'string' }, created_at: { type: 'string', format: 'date-time' } } }, ...errors },
       },
     },
@@ -145,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'Create a book in a library',
-        body: { type: 'object', required: ['library_id', 'title'], additionalProperties: false, properties: { library_id: uuid, title: { type: 'string', minLength: 1, maxLength: 500 } } },
+        body: { type: 'object', required: ['library_id', 'title'], additionalProperties: false, properties: { library_id: uuid, title: textSchema({ minLength: 1, maxLength: 500 }) } },
         response: { 201: { type: 'object', properties: { id: uuid, library_id: uuid, title: { type: 'string' }, created_at: { type: 'string', format: 'date-time' } } }, ...errors },
       },
     },
@@ -196,7 +195,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       schema: {
         summary: "List a book's blocks in order",
         params: idParams,
-        querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0 } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0, maximum: MAX_SAFE_BIGINT } } },
         response: { 200: { type: 'object', properties: { blocks: { type: 'array', items: blockSchema } } }, ...errors },
       },
     },
@@ -218,7 +217,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           type: 'object', additionalProperties: false, minProperties: 1,
           properties: {
             content, block_type: { type: 'string', enum: BLOCK_TYPES }, position: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
-            expected_version: { type: 'integer', minimum: 1, description: 'Apply only if the block is at this version (else 409).' },
+            expected_version: { type: 'integer', minimum: 1, maximum: MAX_SAFE_BIGINT, description: 'Apply only if the block is at this version (else 409).' },
           },
         },
         response: { 200: blockSchema, ...errors, 409: errorSchema, 422: errorSchema },
@@ -258,7 +257,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         summary: 'Full-text search over the search projection',
         querystring: {
           type: 'object', required: ['q'], additionalProperties: false,
-          properties: { q: { type: 'string', minLength: 1, maxLength: 256 }, library_id: uuid, limit: { type: 'integer', minimum: 1, maximum: 100 } },
+          properties: { q: textSchema({ minLength: 1, maxLength: 256 }), library_id: uuid, limit: { type: 'integer', minimum: 1, maximum: 100 } },
         },
         response: {
           200: {
@@ -266,7 +265,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             properties: {
               hits: {
                 type: 'array',
-                items: { type: 'object', properties: { block_id: uuid, book_id: uuid, library_id: uuid, version: { type: 'integer' }, block_type: { type: 'string' }, snippet: { type: 'string' }, rank: { type: 'number' } } },
+                items: {
+                  type: 'object',
+                  properties: {
+                    block_id: uuid, book_id: uuid, library_id: uuid, version: { type: 'integer' }, block_type: { type: 'string' },
+                    snippet: { type: 'string', description: 'Plain text around the matches, never HTML (no markup is added; the content\'s own is text): render it as text.' },
+                    highlights: {
+                      type: 'array',
+                      description: 'The matched words in snippet, in order: UTF-16 code unit offsets (JavaScript string indices), end exclusive.',
+                      items: { type: 'object', required: ['start', 'end'], properties: { start: { type: 'integer' }, end: { type: 'integer' } } },
+                    },
+                    rank: { type: 'number' },
+                  },
+                },
               },
             },
           },
