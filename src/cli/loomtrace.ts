@@ -21,5 +21,14 @@ if (!name || name === 'help' || name === '--help' || !commands[name]) {
   for (const [n, c] of Object.entries(commands)) process.stdout.write(`  ${n.padEnd(10)} ${c.summary}\n`);
   process.exit(name && name !== 'help' && name !== '--help' ? 2 : 0);
 }
-const code = await (await commands[name]!.load()).run(args);
+const { EmbeddedPasswordError } = await import('../db/embeddedPassword.js');
+let code: number;
+try {
+  code = await (await commands[name]!.load()).run(args);
+} catch (err) {
+  // No DATABASE_URL and no embedded Postgres password to read: say what to do, no stack.
+  if (!(err instanceof EmbeddedPasswordError)) throw err;
+  process.stderr.write(`loomtrace: ${err.message}\n`);
+  code = 2;
+}
 process.exit(code);

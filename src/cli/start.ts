@@ -9,7 +9,7 @@
  * and runs a small traffic generator, so retries and dead letters show within a minute.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, createWriteStream, mkdirSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './config.js';
@@ -28,14 +28,21 @@ try {
   process.stderr.write(`loomtrace: ${(err as Error).message}\n`);
   process.exit(2);
 }
+// Logs are ours alone: 0700 folder, 0600 files (also when an older version made them).
 const logsDir = path.join(config.dataDir, 'logs');
-mkdirSync(logsDir, { recursive: true });
+mkdirSync(logsDir, { recursive: true, mode: 0o700 });
+chmodSync(logsDir, 0o700);
+function logStream(file: string): WriteStream {
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  return createWriteStream(file, { flags: 'a' });
+}
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 say('loomtrace: starting Postgres…');
-const pgLog = createWriteStream(path.join(logsDir, 'postgres.log'), { flags: 'a' });
+const pgLog = logStream(path.join(logsDir, 'postgres.log'));
 const db = await resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
-say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')})` : 'loomtrace: using DATABASE_URL');
+say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')}; superuser password in ${db.embedded.passwordFile})` : 'loomtrace: using DATABASE_URL');
 {
   const pool = createPool({ connectionString: db.url, max: 1, applicationName: 'loomtrace-start' });
   const { applied } = await migrate(pool);
@@ -54,7 +61,7 @@ let stopping = false;
 /** `expendable`: a process the demo kills on purpose; its exit does not stop the others. */
 function launch(name: string, script: string, env: Record<string, string>, expendable = false): Child {
   const logFile = path.join(logsDir, `${name}.log`);
-  const out = createWriteStream(logFile, { flags: 'a' });
+  const out = logStream(logFile);
   const proc = spawn(process.execPath, [path.join(here, script)], {
     env: { ...process.env, DATABASE_URL: db.url, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -145,13 +152,17 @@ if (!(await waitReady(`${apiUrl}/readyz`, 30_000))) {
   say(`loomtrace: the API did not become ready; see ${path.join(logsDir, 'api.log')}`);
   await stop(1);
 }
+// The CLI finds the embedded Postgres (and its password) from the same data folder and port.
+const cliEnv = !db.embedded
+  ? 'DATABASE_URL=… '
+  : `${process.env['LOOMTRACE_DATA_DIR'] ? `LOOMTRACE_DATA_DIR=${config.dataDir} ` : ''}${process.env['LOOMTRACE_PG_PORT'] ? `LOOMTRACE_PG_PORT=${config.embeddedPgPort} ` : ''}`;
 say(`
 loomtrace is running.
   API        ${apiUrl}/api/v1   (OpenAPI: ${apiUrl}/openapi.json)
   explorer   ${explorerUrl}${explorerOptions.token ? '/?token=<EXPLORER_TOKEN>' : ''}   (traces, waterfall, "why is this block not in search?", health)
   OTLP       ${otlpUrl}/v1/traces   (any OpenTelemetry SDK can send here)
   logs       ${logsDir}/{api,worker,explorer,postgres}.log
-  CLI        DATABASE_URL=${db.url} npm run cli -- why block <id> | trace <trace-id> | events --dead
+  CLI        ${cliEnv}npm run cli -- why block <id> | trace <trace-id> | events --dead
 
 Try a change (create a library, a book and a block, then edit the block and search for it):
   LIB=$(curl -s -XPOST ${apiUrl}/api/v1/libraries -H 'content-type: application/json' -d '{"name":"demo"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')

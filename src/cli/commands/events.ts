@@ -15,7 +15,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const limit = Math.min(1000, Math.max(1, Number(option(args, '--limit') ?? 50) || 50));
   const config = loadConfig();
-  const pool = createPool({ connectionString: config.databaseUrl ?? embeddedUrl(config.embeddedPgPort), max: 2, applicationName: 'loomtrace-cli' });
+  const pool = createPool({ connectionString: config.databaseUrl ?? embeddedUrl(config), max: 2, applicationName: 'loomtrace-cli' });
   const json = flag(args, '--json');
   try {
     if (id !== undefined) {

@@ -228,7 +228,7 @@ export async function run(argv: string[]): Promise<number> {
   const { loadOpsConfig } = await import('../metrics.js');
   const config = loadConfig();
   const ops = loadOpsConfig();
-  const url = config.databaseUrl ?? embeddedUrl(config.embeddedPgPort);
+  const url = config.databaseUrl ?? embeddedUrl(config);
   const pool = createPool({ connectionString: url, max: 2, applicationName: 'loomtrace-rebuild' });
   const started = performance.now();
   let traceId: string | undefined;

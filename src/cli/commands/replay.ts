@@ -112,7 +112,7 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
 function databaseUrl(): string {
   const config = loadConfig();
   // Without DATABASE_URL: the embedded Postgres that `npm start` runs (same port and database).
-  return config.databaseUrl ?? embeddedUrl(config.embeddedPgPort);
+  return config.databaseUrl ?? embeddedUrl(config);
 }
 
 function table(rows: readonly DeadRow[]): string {

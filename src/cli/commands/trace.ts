@@ -12,7 +12,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  const pool = createPool({ connectionString: config.databaseUrl ?? embeddedUrl(config.embeddedPgPort), max: 1, applicationName: 'loomtrace-cli' });
+  const pool = createPool({ connectionString: config.databaseUrl ?? embeddedUrl(config), max: 1, applicationName: 'loomtrace-cli' });
   try {
     const t = await selectTraceJson(pool, id.toLowerCase(), 50_000);
     if (t.count === 0) {

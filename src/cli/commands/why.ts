@@ -18,7 +18,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const v = option(args, '--version');
   const config = loadConfig();
-  const pool = createPool({ connectionString: config.databaseUrl ?? embeddedUrl(config.embeddedPgPort), max: 4, applicationName: 'loomtrace-cli' });
+  const pool = createPool({ connectionString: config.databaseUrl ?? embeddedUrl(config), max: 4, applicationName: 'loomtrace-cli' });
   try {
     const d = await diagnoseBlock(pool, id, v ? { version: Number(v) } : {});
     if (flag(args, '--json')) {
