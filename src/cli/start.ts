@@ -83,18 +83,20 @@ function launch(name: string, script: string, env: Record<string, string>, expen
   return child;
 }
 
-async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
+/** The first 2xx answer of `url`, or undefined after `timeoutMs`. */
+async function waitReady(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<Response | undefined> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until && !stopping) {
     try {
-      const r = await fetch(url);
-      if (r.ok) return true;
+      const r = await fetch(url, { headers });
+      if (r.ok) return r;
+      await r.body?.cancel();
     } catch {
       /* not yet */
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  return false;
+  return undefined;
 }
 
 async function stop(code: number): Promise<void> {
@@ -126,13 +128,24 @@ process.on('SIGHUP', () => void stop(0));
 const apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
 const loopback = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h);
 const explorerUrl = `http://${loopback(explorerOptions.host)}:${explorerOptions.port}`;
-const otlpUrl = `http://${loopback(explorerOptions.otlpHost)}:${explorerOptions.otlpPort}`;
+const otlpAddr = `${loopback(explorerOptions.otlpHost)}:${explorerOptions.otlpPort}`;
+const otlpUrl = `http://${otlpAddr}`;
 launch('explorer', 'explorer.js', {});
+// With EXPLORER_TOKEN set the explorer answers only requests that carry it, this probe too.
+const explorerReady = await waitReady(`${explorerUrl}/api/status`, 30_000, explorerOptions.token ? { authorization: `Bearer ${explorerOptions.token}` } : {});
+if (!explorerReady) {
+  say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
+  await stop(1);
+}
+// Its OTLP port may be held by the user's own Collector or Jaeger: the explorer runs on without it.
+const otlpListening = ((await explorerReady?.json().catch(() => undefined)) as { otlp?: { listening?: boolean } } | undefined)?.otlp?.listening !== false;
+if (!otlpListening) say(`loomtrace: ${otlpAddr} is in use (another Collector or Jaeger?), so the explorer receives no traces; set EXPLORER_OTLP_PORT to a free port. API, worker and explorer UI keep running.`);
 // Every process's traces go to the explorer, unless the user points them elsewhere.
 const otlp: Record<string, string> = {};
-if (!process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] && !process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+if (otlpListening && !process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] && !process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
   otlp['OTEL_EXPORTER_OTLP_ENDPOINT'] = otlpUrl;
-  if (explorerOptions.token) otlp['OTEL_EXPORTER_OTLP_HEADERS'] = `authorization=Bearer ${explorerOptions.token}`;
+  // Percent-encoded: the SDK decodes header values, so a token with `%` or `,` arrives intact.
+  if (explorerOptions.token) otlp['OTEL_EXPORTER_OTLP_HEADERS'] = `authorization=${encodeURIComponent(`Bearer ${explorerOptions.token}`)}`;
 }
 // Spans show in the explorer within a second rather than the SDK's default five.
 if (!process.env['OTEL_BSP_SCHEDULE_DELAY']) otlp['OTEL_BSP_SCHEDULE_DELAY'] = '500';
@@ -141,10 +154,6 @@ if (demo && !process.env['LOOMTRACE_FAULTS']) faults['LOOMTRACE_FAULTS'] = '429:
 if (demo && !process.env['WORKER_MAX_ATTEMPTS']) faults['WORKER_MAX_ATTEMPTS'] = '3';
 // Short leases in the demo, so a killed worker's events are reclaimed within seconds.
 if (demo && !process.env['WORKER_LEASE_MS']) faults['WORKER_LEASE_MS'] = '4000';
-if (!(await waitReady(`${explorerUrl}/api/status`, 30_000))) {
-  say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
-  await stop(1);
-}
 launch('api', 'api.js', { OTEL_SERVICE_NAME: process.env['OTEL_SERVICE_NAME'] ?? 'wordloom-api', ...otlp });
 launch('worker', 'worker.js', { OTEL_SERVICE_NAME: 'wordloom-worker', ...otlp, ...faults });
 
@@ -160,7 +169,7 @@ say(`
 loomtrace is running.
   API        ${apiUrl}/api/v1   (OpenAPI: ${apiUrl}/openapi.json)
   explorer   ${explorerUrl}${explorerOptions.token ? '/?token=<EXPLORER_TOKEN>' : ''}   (traces, waterfall, "why is this block not in search?", health)
-  OTLP       ${otlpUrl}/v1/traces   (any OpenTelemetry SDK can send here)
+  OTLP       ${otlpListening ? `${otlpUrl}/v1/traces   (any OpenTelemetry SDK can send here)` : `not listening: ${otlpAddr} is in use (set EXPLORER_OTLP_PORT)`}
   logs       ${logsDir}/{api,worker,explorer,postgres}.log
   CLI        ${cliEnv}npm run cli -- why block <id> | trace <trace-id> | events --dead
 
