@@ -187,15 +187,15 @@ describe('explorer token', () => {
   test('a non-loopback bind needs a token; with a token set, UI, API and receiver require it', async () => {
     assert.throws(() => compileExplorerOptions({ host: '0.0.0.0' }), /EXPLORER_TOKEN/);
     assert.throws(() => compileExplorerOptions({ otlpHost: '10.1.2.3' }), /EXPLORER_TOKEN/);
-    assert.doesNotThrow(() => compileExplorerOptions({ host: '0.0.0.0', token: 's3cret-token' }));
-    const guarded = await startExplorer(db.pool, compileExplorerOptions({ port: 0, otlpPort: 0, token: 's3cret-token' }));
+    assert.doesNotThrow(() => compileExplorerOptions({ host: '0.0.0.0', token: 's3cret-token-0123456789' }));
+    const guarded = await startExplorer(db.pool, compileExplorerOptions({ port: 0, otlpPort: 0, token: 's3cret-token-0123456789' }));
     try {
       assert.equal((await fetch(`${guarded.uiUrl}/api/traces`)).status, 401);
       assert.equal((await fetch(`${guarded.uiUrl}/`)).status, 401);
       assert.equal((await fetch(`${guarded.uiUrl}/api/traces`, { headers: { authorization: 'Bearer wrong-token!' } })).status, 401);
-      assert.equal((await fetch(`${guarded.uiUrl}/api/traces`, { headers: { authorization: 'Bearer s3cret-token' } })).status, 200);
-      // The browser trades ?token= for an HttpOnly cookie.
-      const r = await fetch(`${guarded.uiUrl}/trace?id=1&token=s3cret-token`, { redirect: 'manual' });
+      assert.equal((await fetch(`${guarded.uiUrl}/api/traces`, { headers: { authorization: 'Bearer s3cret-token-0123456789' } })).status, 200);
+      // The browser trades ?token= for an HttpOnly session cookie.
+      const r = await fetch(`${guarded.uiUrl}/trace?id=1&token=s3cret-token-0123456789`, { redirect: 'manual' });
       assert.equal(r.status, 303);
       assert.equal(r.headers.get('location'), '/trace?id=1');
       const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0]!;
@@ -203,7 +203,7 @@ describe('explorer token', () => {
       assert.equal((await fetch(`${guarded.uiUrl}/api/traces`, { headers: { cookie } })).status, 200);
       const body = JSON.stringify({ resourceSpans: [] });
       assert.equal((await fetch(`${guarded.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status, 401);
-      assert.equal((await fetch(`${guarded.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer s3cret-token' }, body })).status, 200);
+      assert.equal((await fetch(`${guarded.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer s3cret-token-0123456789' }, body })).status, 200);
     } finally {
       await guarded.close();
     }

@@ -30,6 +30,7 @@ describe('a Postgres restart while the worker drains', () => {
     await pool?.end().catch(() => undefined);
     await server?.stop().catch(() => undefined);
     await rm(dataDir, { recursive: true, force: true });
+    await rm(`${dataDir}.password`, { force: true });
   });
 
   it('is survived with every event indexed once at its version', async () => {

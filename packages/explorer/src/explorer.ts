@@ -15,6 +15,8 @@ export type ExplorerLog = (level: 'info' | 'warn' | 'error', msg: string, fields
 export interface RunningExplorer {
   uiUrl: string;
   otlpUrl: string;
+  /** False when the OTLP port was taken (a Collector or Jaeger already on 4318): the UI runs on. */
+  otlpListening: boolean;
   receiver: OtlpReceiver;
   queue: SpanWriteQueue;
   app: FastifyInstance;
@@ -33,8 +35,14 @@ export async function startExplorer(pool: Pool, options: ExplorerOptions, log: E
     onError: (err) => log('warn', 'span batch not written', { err: err.message }),
   });
   const receiver = new OtlpReceiver(options, queue, log);
-  const app = await buildExplorerServer(pool, options, () => ({ receiver: receiver.stats, queue: queue.stats }));
-  const otlp = await receiver.listen();
+  let otlpPort: number | undefined;
+  const app = await buildExplorerServer(pool, options, () => ({ receiver: receiver.stats, queue: queue.stats, otlp: { listening: otlpPort !== undefined, port: otlpPort ?? options.otlpPort } }));
+  try {
+    otlpPort = (await receiver.listen()).port;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    log('warn', `OTLP port ${urlHost(options.otlpHost)}:${options.otlpPort} is in use (another Collector or Jaeger?): no traces are received here; set EXPLORER_OTLP_PORT to a free port. The UI still serves what is in the database.`);
+  }
   await app.listen({ host: options.host, port: options.port });
   const addr = app.server.address();
   const uiPort = typeof addr === 'object' && addr ? addr.port : options.port;
@@ -60,7 +68,8 @@ export async function startExplorer(pool: Pool, options: ExplorerOptions, log: E
 
   return {
     uiUrl: `http://${urlHost(options.host)}:${uiPort}`,
-    otlpUrl: `http://${urlHost(options.otlpHost)}:${otlp.port}`,
+    otlpUrl: `http://${urlHost(options.otlpHost)}:${otlpPort ?? options.otlpPort}`,
+    otlpListening: otlpPort !== undefined,
     receiver,
     queue,
     app,

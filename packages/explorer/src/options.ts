@@ -71,6 +71,9 @@ export function compileExplorerOptions(input: ExplorerOptionsInput = {}): Explor
       maxNameChars: check('limits.maxNameChars', input.limits?.maxNameChars ?? 256, 16, 100_000),
     }),
   };
+  if (o.token !== undefined && !/^[\x21-\x7e]{16,}$/.test(o.token)) {
+    throw new Error('EXPLORER_TOKEN must be at least 16 visible characters, without spaces (e.g. `openssl rand -hex 16`)');
+  }
   if (o.maxDecompressedBytes < o.maxBodyBytes) throw new Error('explorer option maxDecompressedBytes must be at least maxBodyBytes');
   if (o.queueMaxSpans < o.limits.maxSpansPerRequest) o.limits = Object.freeze({ ...o.limits, maxSpansPerRequest: o.queueMaxSpans });
   for (const [what, host] of [['EXPLORER_HOST', o.host], ['EXPLORER_OTLP_HOST', o.otlpHost]] as const) {

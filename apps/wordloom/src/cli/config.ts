@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { EmbeddedPasswordError, passwordFileFor, readPasswordFile } from '../db/embeddedPassword.js';
 
 /**
  * Process configuration, read from the environment once, validated with a precise message,
@@ -23,7 +24,15 @@ export interface ProcessConfig {
 
 /** The database `npm start` creates on its embedded Postgres; CLI commands use it when DATABASE_URL is not set. */
 export const EMBEDDED_DATABASE = 'wordloom';
-export const embeddedUrl = (port: number) => `postgres://postgres:loomtrace@127.0.0.1:${port}/${EMBEDDED_DATABASE}`;
+/** The embedded Postgres cluster folder under the data directory. */
+export const embeddedPgDir = (dataDir: string) => path.join(dataDir, 'pg');
+/** The embedded Postgres of `npm start`, with the password it keeps in `<dataDir>/pg.password`. */
+export function embeddedUrl(config: Pick<ProcessConfig, 'dataDir' | 'embeddedPgPort'>): string {
+  const file = passwordFileFor(embeddedPgDir(config.dataDir));
+  const password = readPasswordFile(file);
+  if (!password) throw new EmbeddedPasswordError(`no embedded Postgres password in ${file}: run \`npm start\` first (LOOMTRACE_DATA_DIR=${config.dataDir}), or set DATABASE_URL`);
+  return `postgres://postgres:${password}@127.0.0.1:${config.embeddedPgPort}/${EMBEDDED_DATABASE}`;
+}
 
 /** An integer from the environment, its default when unset, or a precise error. */
 export function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

@@ -1,5 +1,4 @@
-import path from 'node:path';
-import { EMBEDDED_DATABASE } from './config.js';
+import { EMBEDDED_DATABASE, embeddedPgDir } from './config.js';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedHandle } from '../db/embedded.js';
 
 export interface ResolvedDatabase {
@@ -13,7 +12,7 @@ export interface ResolvedDatabase {
  */
 export async function resolveDatabase(opts: { databaseUrl: string | undefined; dataDir: string; port: number; database?: string; log?: (l: string) => void }): Promise<ResolvedDatabase> {
   if (opts.databaseUrl) return { url: opts.databaseUrl, embedded: undefined };
-  const embedded = await startEmbeddedPostgres({ dataDir: path.join(opts.dataDir, 'pg'), port: opts.port, ...(opts.log ? { onLog: opts.log } : {}) });
+  const embedded = await startEmbeddedPostgres({ dataDir: embeddedPgDir(opts.dataDir), port: opts.port, ...(opts.log ? { onLog: opts.log } : {}) });
   const db = opts.database ?? EMBEDDED_DATABASE;
   await ensureDatabase(embedded.adminUrl, db);
   return { url: embedded.urlFor(db), embedded };

@@ -27,7 +27,7 @@ try {
 const pool = createPool({ connectionString: config.databaseUrl, max: options.writeConcurrency + 8, applicationName: 'loomtrace-explorer' });
 await migrateAll(pool);
 const explorer = await startExplorer(pool, options, (level, msg, fields) => logger[level](fields ?? {}, msg));
-logger.info({ ui: explorer.uiUrl, otlp: `${explorer.otlpUrl}/v1/traces` }, 'explorer listening');
+logger.info({ ui: explorer.uiUrl, otlp: explorer.otlpListening ? `${explorer.otlpUrl}/v1/traces` : null }, 'explorer listening');
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -1,15 +1,30 @@
 #!/usr/bin/env node
 /**
  * `npm run cli -- <command>`: the explorer's `loomtrace` commands plus Wordloom's `rebuild`, on
- * DATABASE_URL or, without it, the embedded Postgres that `npm start` runs.
+ * DATABASE_URL or, without it, the embedded Postgres that `npm start` runs (its password read
+ * from the data directory).
  */
 import { runCli } from '@loomtrace/explorer/cli';
 import { embeddedUrl, loadConfig } from './config.js';
+import { EmbeddedPasswordError } from '../db/embeddedPassword.js';
 
 const config = loadConfig();
+const argv = process.argv.slice(2);
+let databaseUrl = config.databaseUrl;
+const wantsHelp = argv.length === 0 || argv[0] === 'help' || argv[0] === '--help';
+if (!databaseUrl && !wantsHelp) {
+  try {
+    databaseUrl = embeddedUrl(config);
+  } catch (err) {
+    // No DATABASE_URL and no embedded Postgres password to read: say what to do, no stack.
+    if (!(err instanceof EmbeddedPasswordError)) throw err;
+    process.stderr.write(`loomtrace: ${err.message}\n`);
+    process.exit(2);
+  }
+}
 process.exit(
-  await runCli(process.argv.slice(2), {
-    databaseUrl: config.databaseUrl ?? embeddedUrl(config.embeddedPgPort),
+  await runCli(argv, {
+    databaseUrl,
     databaseHint: 'DATABASE_URL, or the embedded Postgres of `npm start`',
     extraCommands: {
       rebuild: { summary: 'rebuild the search projection from the source of truth (all, or --library <id>), never regressing a version', load: () => import('./commands/rebuild.js') },

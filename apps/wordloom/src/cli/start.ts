@@ -9,7 +9,7 @@
  * and runs a small traffic generator, so retries and dead letters show within a minute.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, createWriteStream, mkdirSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './config.js';
@@ -28,14 +28,21 @@ try {
   process.stderr.write(`loomtrace: ${(err as Error).message}\n`);
   process.exit(2);
 }
+// Logs are ours alone: 0700 folder, 0600 files (also when an older version made them).
 const logsDir = path.join(config.dataDir, 'logs');
-mkdirSync(logsDir, { recursive: true });
+mkdirSync(logsDir, { recursive: true, mode: 0o700 });
+chmodSync(logsDir, 0o700);
+function logStream(file: string): WriteStream {
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  return createWriteStream(file, { flags: 'a' });
+}
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 say('loomtrace: starting Postgres…');
-const pgLog = createWriteStream(path.join(logsDir, 'postgres.log'), { flags: 'a' });
+const pgLog = logStream(path.join(logsDir, 'postgres.log'));
 const db = await resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
-say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')})` : 'loomtrace: using DATABASE_URL');
+say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')}; superuser password in ${db.embedded.passwordFile})` : 'loomtrace: using DATABASE_URL');
 {
   const pool = createPool({ connectionString: db.url, max: 1, applicationName: 'loomtrace-start' });
   const { applied } = await migrateAll(pool);
@@ -54,7 +61,7 @@ let stopping = false;
 /** `expendable`: a process the demo kills on purpose; its exit does not stop the others. */
 function launch(name: string, script: string, env: Record<string, string>, expendable = false): Child {
   const logFile = path.join(logsDir, `${name}.log`);
-  const out = createWriteStream(logFile, { flags: 'a' });
+  const out = logStream(logFile);
   const proc = spawn(process.execPath, [path.join(here, script)], {
     env: { ...process.env, DATABASE_URL: db.url, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -76,18 +83,20 @@ function launch(name: string, script: string, env: Record<string, string>, expen
   return child;
 }
 
-async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
+/** The first 2xx answer of `url`, or undefined after `timeoutMs`. */
+async function waitReady(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<Response | undefined> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until && !stopping) {
     try {
-      const r = await fetch(url);
-      if (r.ok) return true;
+      const r = await fetch(url, { headers });
+      if (r.ok) return r;
+      await r.body?.cancel();
     } catch {
       /* not yet */
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  return false;
+  return undefined;
 }
 
 async function stop(code: number): Promise<void> {
@@ -119,13 +128,24 @@ process.on('SIGHUP', () => void stop(0));
 const apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
 const loopback = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h);
 const explorerUrl = `http://${loopback(explorerOptions.host)}:${explorerOptions.port}`;
-const otlpUrl = `http://${loopback(explorerOptions.otlpHost)}:${explorerOptions.otlpPort}`;
+const otlpAddr = `${loopback(explorerOptions.otlpHost)}:${explorerOptions.otlpPort}`;
+const otlpUrl = `http://${otlpAddr}`;
 launch('explorer', 'explorer.js', {});
+// With EXPLORER_TOKEN set the explorer answers only requests that carry it, this probe too.
+const explorerReady = await waitReady(`${explorerUrl}/api/status`, 30_000, explorerOptions.token ? { authorization: `Bearer ${explorerOptions.token}` } : {});
+if (!explorerReady) {
+  say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
+  await stop(1);
+}
+// Its OTLP port may be held by the user's own Collector or Jaeger: the explorer runs on without it.
+const otlpListening = ((await explorerReady?.json().catch(() => undefined)) as { otlp?: { listening?: boolean } } | undefined)?.otlp?.listening !== false;
+if (!otlpListening) say(`loomtrace: ${otlpAddr} is in use (another Collector or Jaeger?), so the explorer receives no traces; set EXPLORER_OTLP_PORT to a free port. API, worker and explorer UI keep running.`);
 // Every process's traces go to the explorer, unless the user points them elsewhere.
 const otlp: Record<string, string> = {};
-if (!process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] && !process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+if (otlpListening && !process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] && !process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
   otlp['OTEL_EXPORTER_OTLP_ENDPOINT'] = otlpUrl;
-  if (explorerOptions.token) otlp['OTEL_EXPORTER_OTLP_HEADERS'] = `authorization=Bearer ${explorerOptions.token}`;
+  // Percent-encoded: the SDK decodes header values, so a token with `%` or `,` arrives intact.
+  if (explorerOptions.token) otlp['OTEL_EXPORTER_OTLP_HEADERS'] = `authorization=${encodeURIComponent(`Bearer ${explorerOptions.token}`)}`;
 }
 // Spans show in the explorer within a second rather than the SDK's default five.
 if (!process.env['OTEL_BSP_SCHEDULE_DELAY']) otlp['OTEL_BSP_SCHEDULE_DELAY'] = '500';
@@ -134,10 +154,6 @@ if (demo && !process.env['LOOMTRACE_FAULTS']) faults['LOOMTRACE_FAULTS'] = '429:
 if (demo && !process.env['WORKER_MAX_ATTEMPTS']) faults['WORKER_MAX_ATTEMPTS'] = '3';
 // Short leases in the demo, so a killed worker's events are reclaimed within seconds.
 if (demo && !process.env['WORKER_LEASE_MS']) faults['WORKER_LEASE_MS'] = '4000';
-if (!(await waitReady(`${explorerUrl}/api/status`, 30_000))) {
-  say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
-  await stop(1);
-}
 launch('api', 'api.js', { OTEL_SERVICE_NAME: process.env['OTEL_SERVICE_NAME'] ?? 'wordloom-api', ...otlp });
 launch('worker', 'worker.js', { OTEL_SERVICE_NAME: 'wordloom-worker', ...otlp, ...faults });
 
@@ -145,13 +161,17 @@ if (!(await waitReady(`${apiUrl}/readyz`, 30_000))) {
   say(`loomtrace: the API did not become ready; see ${path.join(logsDir, 'api.log')}`);
   await stop(1);
 }
+// The CLI finds the embedded Postgres (and its password) from the same data folder and port.
+const cliEnv = !db.embedded
+  ? 'DATABASE_URL=… '
+  : `${process.env['LOOMTRACE_DATA_DIR'] ? `LOOMTRACE_DATA_DIR=${config.dataDir} ` : ''}${process.env['LOOMTRACE_PG_PORT'] ? `LOOMTRACE_PG_PORT=${config.embeddedPgPort} ` : ''}`;
 say(`
 loomtrace is running.
   API        ${apiUrl}/api/v1   (OpenAPI: ${apiUrl}/openapi.json)
   explorer   ${explorerUrl}${explorerOptions.token ? '/?token=<EXPLORER_TOKEN>' : ''}   (traces, waterfall, "why is this block not in search?", health)
-  OTLP       ${otlpUrl}/v1/traces   (any OpenTelemetry SDK can send here)
+  OTLP       ${otlpListening ? `${otlpUrl}/v1/traces   (any OpenTelemetry SDK can send here)` : `not listening: ${otlpAddr} is in use (set EXPLORER_OTLP_PORT)`}
   logs       ${logsDir}/{api,worker,explorer,postgres}.log
-  CLI        DATABASE_URL=${db.url} npm run cli -- why block <id> | trace <trace-id> | events --dead
+  CLI        ${cliEnv}npm run cli -- why block <id> | trace <trace-id> | events --dead
 
 Try a change (create a library, a book and a block, then edit the block and search for it):
   LIB=$(curl -s -XPOST ${apiUrl}/api/v1/libraries -H 'content-type: application/json' -d '{"name":"demo"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')

