@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import http, { type ClientRequest } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SpanKind, context, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -16,8 +16,11 @@ import type { Logger } from '../src/outbox/options.js';
 import { EventSpanExporter, eventSpanExporterOptionsFromEnv, type EventSpanExporterOptions } from '../src/tracing/otlp/exporter.js';
 import { OtlpSpanProcessor } from '../src/tracing/otlp/sdkSpans.js';
 import { decodeOtlp, type Obj } from './support/otlpCapture.js';
+import { freshDatabase } from './support/db.js';
+import { otlpEnv, startOtlpJsonReceiver } from './support/otlp.js';
 import { makePki, otlpReceiver, type Receiver } from './support/otlpReceiver.js';
-import { freePort } from './support/procs.js';
+import { freePort, startApi } from './support/procs.js';
+import { until } from './support/wait.js';
 
 /**
  * Our OTLP exporter (src/tracing/otlp) honours what the stock OTLP/HTTP exporter honours:
@@ -27,7 +30,8 @@ import { freePort } from './support/procs.js';
  * own requests never traced. Every peer is real, on loopback.
  */
 
-const version = (JSON.parse(readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const version = (JSON.parse(readFileSync(path.resolve(here, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 const origin = { resource: { attributes: { 'service.name': 'parity-test' } }, scope: { name: 'loomtrace' } };
 const receivers: Receiver[] = [];
 after(async () => {
@@ -357,6 +361,38 @@ describe('the OTLP exporter honours what the stock exporter honours', () => {
       await provider.shutdown();
       trace.disable();
       context.disable();
+    }
+  });
+
+  it('a real API process exports no span of its own export requests (an http client instrumentation preloaded)', async () => {
+    const db = await freshDatabase('exporter_parity');
+    const otlp = await startOtlpJsonReceiver();
+    const api = await startApi(db.url, {
+      ...otlpEnv(otlp.url, 'wordloom-api'),
+      NODE_OPTIONS: `--import=${pathToFileURL(path.join(here, 'support', 'httpClientSpans.js')).href}`,
+      LOOMTRACE_TEST_CONTROL_URL: `${otlp.url}/control`,
+    });
+    try {
+      const servers = () => otlp.spans.filter((s) => s.kind === 2 && s.name.startsWith('POST')).length;
+      const library = async (name: string) => {
+        const n = servers();
+        const r = await fetch(`${api.url}/api/v1/libraries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+        assert.equal(r.status, 201);
+        await until(`the spans of ${name}`, 10_000, async () => servers() > n);
+      };
+      await library('one');
+      api.proc.kill('SIGUSR2');
+      const control = await until('the control request', 10_000, async () => otlp.spans.find((s) => s.name === 'control'));
+      const get = await until('its GET span', 10_000, async () => otlp.spans.find((s) => s.name === 'GET' && s.attributes['url.path'] === '/control'));
+      assert.equal(get.parentSpanId, control.spanId, 'the preloaded instrumentation traces the process\'s requests');
+      // Exports made after the ones that carried the spans above (whose requests would be spans by now).
+      await library('two');
+      const own = otlp.spans.filter((s) => s.kind === 3 && s.name === 'POST');
+      assert.deepEqual(own.map((s) => s.attributes['url.path']), [], 'no span for a POST to the OTLP endpoint');
+    } finally {
+      await api.stop();
+      await otlp.close();
+      await db.drop();
     }
   });
 });
