@@ -12,6 +12,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { EventSpanExporter, eventSpanExporterOptionsFromEnv } from '@loomtrace/otlp';
 import { OtlpSpanProcessor } from '@loomtrace/otlp';
+import { createLogger } from './logger.js';
 
 let sdk: NodeSDK | undefined;
 let eventSpans: EventSpanExporter | undefined;
@@ -29,7 +30,9 @@ export function startTelemetry(defaultServiceName: string): void {
   // The worker's per-event spans skip the SDK's Span objects and OTLP transformer when the
   // SDK exports OTLP over HTTP: same spans, same endpoint, encoded directly
   // (docs/decisions/0007-fast-event-spans.md). Any other exporter keeps the SDK path.
-  const fast = eventSpanExporterOptionsFromEnv();
+  // Read once, here: the variables and the TLS files. Export failures and partial successes are
+  // logged as the process's own JSON lines.
+  const fast = eventSpanExporterOptionsFromEnv(process.env, createLogger(defaultServiceName).child({ component: 'otlp-exporter' }));
   if (fast) eventSpans = new EventSpanExporter(fast);
   // The SDK's own spans then go the same way: encoded when they end, in place of the
   // BatchSpanProcessor + OTLP exporter the SDK would make from the same variables
