@@ -8,8 +8,8 @@ export interface Limits {
   readonly maxSpansPerRequest: number;
   /**
    * Values one request may decode into, counted on the wire before decoding: protobuf fields
-   * and list items, or JSON objects, arrays, members and elements. Bounds the objects (memory
-   * and CPU) a small body can expand into.
+   * and list items (a message also counts its lists), or JSON objects, arrays, members and
+   * elements. Bounds the objects (memory and CPU) a small body can expand into.
    */
   readonly maxValuesPerRequest: number;
   readonly maxAttributes: number;

@@ -5,9 +5,10 @@
  * does the same to JSON.parse. So the receiver first counts on the wire, in one linear pass
  * that allocates nothing, and refuses with 413 as soon as a count passes its limit:
  *
- * - protobuf: every field and list item (`maxValuesPerRequest`) and every Span
- *   (`maxSpansPerRequest`), walking the message types of the schema (proto.ts) with
- *   protobufjs' Reader; a field whose wire type contradicts the schema is a 400.
+ * - protobuf: every field and list item, plus one per list a message holds (an array the
+ *   decoder allocates for it), against `maxValuesPerRequest`; every Span against
+ *   `maxSpansPerRequest`. It walks the message types of the schema (proto.ts) with protobufjs'
+ *   Reader; a field whose wire type contradicts the schema is a 400.
  * - JSON: every object, array, member and element (`maxValuesPerRequest`: `{`, `[` and `,`
  *   outside strings); spans are counted after the parse, by the shape check (jsonShape.ts).
  *
@@ -38,6 +39,8 @@ interface FieldTable {
   /** Indexed by field number (OTLP's are all below 20). */
   readonly byId: readonly (FieldInfo | undefined)[];
   readonly byName: ReadonlyMap<string, FieldInfo>;
+  /** Its repeated fields: the decoder allocates an array for each, with every message. */
+  readonly arrays: number;
 }
 
 const basicWireTypes = protobuf.types.basic as Readonly<Record<string, number>>;
@@ -72,7 +75,7 @@ export function fieldTable(type: protobuf.Type): FieldTable {
     byId[f.id] = info;
     byName.set(f.name, info);
   }
-  table = { byId, byName };
+  table = { byId, byName, arrays: type.fieldsArray.filter((f) => f.repeated).length };
   tables.set(type, table);
   return table;
 }
@@ -115,7 +118,10 @@ function malformed(where: string): HttpError {
 
 function scanMessage(r: protobuf.Reader, end: number, type: protobuf.Type, tally: Tally, limits: Limits, depth: number): void {
   if (depth > MAX_NESTING) throw tooDeep();
-  const fields = fieldTable(type).byId;
+  const table = fieldTable(type);
+  const fields = table.byId;
+  // A message costs its arrays too: 1 M empty events (two bytes each) are 2 M objects.
+  if ((tally.values += table.arrays) > limits.maxValuesPerRequest) throw tooManyValues(limits);
   while (r.pos < end) {
     const tag = r.uint32();
     if (++tally.values > limits.maxValuesPerRequest) throw tooManyValues(limits);
