@@ -130,10 +130,12 @@ describe('explorer receiver: decode amplification', () => {
     await refusedQuickly(t, 'empty spans', body, false, 413, new RegExp(`more than ${MAX_SPANS} spans`));
   });
 
-  test('one span with 16.7 M empty attributes, or 16.7 M repeated trace ids, gets 413', async (t) => {
-    // Span.attributes is field 9 (tag 0x4a), Span.trace_id field 1 (tag 0x0a).
+  test('one span with 16.7 M empty attributes, 16.7 M repeated trace ids, or 990,000 empty events gets 413', async (t) => {
+    // Span.attributes is field 9 (tag 0x4a), Span.trace_id field 1 (tag 0x0a), Span.events field 11 (tag 0x5a).
     await refusedQuickly(t, 'empty attributes', request(spanWith(repeated(0x4a, 16_700_000))), false, 413, /values/);
     await refusedQuickly(t, 'repeated bytes field', request(spanWith(repeated(0x0a, 16_700_000))), false, 413, /values/);
+    // Each empty event is an object and its attribute array: 1.98 M objects from 1.98 MB.
+    await refusedQuickly(t, 'empty events', request(spanWith(repeated(0x5a, 990_000))), false, 413, /values/);
   });
 
   test('OTLP/JSON: 10 M `{}` spans, or 16 M numbers, get 413 before JSON.parse', async (t) => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { startExplorerProcess } from './support/explorerProc.js';
 import type { Proc } from './support/procs.js';
-import { ExportTraceServiceRequest } from '../src/explorer/otlp/proto.js';
+import { ExportTraceServiceRequest, RpcStatus } from '../src/explorer/otlp/proto.js';
 
 let db: TestDatabase;
 let ex: Proc & { uiUrl: string; otlpUrl: string };
@@ -129,6 +129,26 @@ describe('OTLP/JSON with values of the wrong type gets 400, not 500', () => {
       assert.match(r.body.message ?? '', field);
     });
   }
+
+  test('nesting deeper than 64 messages (128 JSON objects and arrays) gets 400, in JSON and in protobuf', async () => {
+    let nested: Record<string, unknown> = { stringValue: 'deep' };
+    for (let i = 0; i < 40; i++) nested = { arrayValue: { values: [nested] } };
+    const j = await postJson(oneSpan(validSpan(attr(nested))));
+    assert.equal(j.status, 400, JSON.stringify(j.body));
+    assert.match(j.body.message ?? '', /more than 128 objects and arrays/);
+    const traceId = Buffer.alloc(16, 0x21);
+    const spanId = Buffer.alloc(8, 0x22);
+    const body = ExportTraceServiceRequest.encode(
+      ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId, name: 'deep', startTimeUnixNano: 1, endTimeUnixNano: 2, attributes: [{ key: 'd', value: nested }] }] }] }] }),
+    ).finish();
+    const p = await fetch(`${ex.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+    assert.equal(p.status, 400);
+    assert.match((RpcStatus.toObject(RpcStatus.decode(Buffer.from(await p.arrayBuffer()))) as { message: string }).message, /more than 64 messages/);
+    // Within the limit: kept up to 6 levels, the rest counted as dropped.
+    let ok: Record<string, unknown> = { stringValue: 'ok' };
+    for (let i = 0; i < 20; i++) ok = { arrayValue: { values: [ok] } };
+    assert.equal((await postJson(oneSpan(validSpan(attr(ok))))).status, 200);
+  });
 
   test('a well-typed request is still accepted', async () => {
     const r = await postJson(oneSpan(validSpan({ kind: 2, status: { code: 1 }, ...attr({ intValue: '42' }), events: [{ timeUnixNano: '1500', name: 'e' }] })));

@@ -12,15 +12,17 @@
  * - JSON: every object, array, member and element (`maxValuesPerRequest`: `{`, `[` and `,`
  *   outside strings); spans are counted after the parse, by the shape check (jsonShape.ts).
  *
- * Nesting deeper than MAX_NESTING levels is a 400 in both encodings.
+ * Nesting deeper than MAX_NESTING messages (twice that in JSON objects and arrays) is a 400.
  */
 import protobuf from 'protobufjs';
 import type { Limits } from '../options.js';
 import { HttpError } from './body.js';
 import { ExportTraceServiceRequest, SpanType } from './proto.js';
 
-/** Messages (protobuf) or objects and arrays (JSON) inside one another. OTLP needs about 10. */
-export const MAX_NESTING = 64;
+/** Messages inside one another (protobuf). OTLP needs about 10. */
+const MAX_NESTING = 64;
+/** The same in JSON: an object per message and an array per list between them. */
+const MAX_JSON_NESTING = 2 * MAX_NESTING;
 
 export type ScalarKind = 'string' | 'bool' | 'integer' | 'number' | 'enum';
 
@@ -88,8 +90,8 @@ function tooManyValues(limits: Limits): HttpError {
   return new HttpError(413, `the request decodes into more than ${limits.maxValuesPerRequest} values (fields and list items; the limit per request); send smaller batches`);
 }
 
-function tooDeep(): HttpError {
-  return new HttpError(400, `the request nests more than ${MAX_NESTING} levels deep`);
+function tooDeep(what: string): HttpError {
+  return new HttpError(400, `the request nests ${what} deeper than the limit`);
 }
 
 interface Tally {
@@ -117,7 +119,7 @@ function malformed(where: string): HttpError {
 }
 
 function scanMessage(r: protobuf.Reader, end: number, type: protobuf.Type, tally: Tally, limits: Limits, depth: number): void {
-  if (depth > MAX_NESTING) throw tooDeep();
+  if (depth > MAX_NESTING) throw tooDeep(`more than ${MAX_NESTING} messages`);
   const table = fieldTable(type);
   const fields = table.byId;
   // A message costs its arrays too: 1 M empty events (two bytes each) are 2 M objects.
@@ -164,7 +166,7 @@ export function checkJsonSize(body: Uint8Array, limits: Limits): void {
       }
     } else if (c === 0x7b || c === 0x5b) {
       if (++values > max) throw tooManyValues(limits);
-      if (++depth > MAX_NESTING) throw tooDeep();
+      if (++depth > MAX_JSON_NESTING) throw tooDeep(`more than ${MAX_JSON_NESTING} objects and arrays`);
     } else if (c === 0x7d || c === 0x5d) {
       depth--;
     } else if (c === 0x2c) {
