@@ -6,6 +6,12 @@
 /** Limits applied to what senders give us, per request and per span. */
 export interface Limits {
   readonly maxSpansPerRequest: number;
+  /**
+   * Values one request may decode into, counted on the wire before decoding: protobuf fields
+   * and list items (a message also counts its lists), or JSON objects, arrays, members and
+   * elements. Bounds the objects (memory and CPU) a small body can expand into.
+   */
+  readonly maxValuesPerRequest: number;
   readonly maxAttributes: number;
   readonly maxEvents: number;
   readonly maxLinks: number;
@@ -64,6 +70,7 @@ export function compileExplorerOptions(input: ExplorerOptionsInput = {}): Explor
     pruneIntervalMs: check('pruneIntervalMs', input.pruneIntervalMs ?? 60_000, 100, 86_400_000),
     limits: Object.freeze({
       maxSpansPerRequest: check('limits.maxSpansPerRequest', input.limits?.maxSpansPerRequest ?? 50_000, 1, 10_000_000),
+      maxValuesPerRequest: check('limits.maxValuesPerRequest', input.limits?.maxValuesPerRequest ?? 1_000_000, 1_000, 100_000_000),
       maxAttributes: check('limits.maxAttributes', input.limits?.maxAttributes ?? 128, 1, 100_000),
       maxEvents: check('limits.maxEvents', input.limits?.maxEvents ?? 128, 0, 100_000),
       maxLinks: check('limits.maxLinks', input.limits?.maxLinks ?? 128, 0, 100_000),
@@ -106,6 +113,8 @@ export function explorerOptionsFromEnv(env: NodeJS.ProcessEnv): ExplorerOptions 
   const dmb = envInt(env, 'EXPLORER_MAX_DECOMPRESSED_MB');
   if (dmb !== undefined) set('maxDecompressedBytes', dmb * 1024 * 1024);
   set('queueMaxSpans', envInt(env, 'EXPLORER_QUEUE_MAX_SPANS'));
+  const values = envInt(env, 'EXPLORER_MAX_REQUEST_VALUES');
+  if (values !== undefined) input.limits = { maxValuesPerRequest: values };
   const hours = envInt(env, 'EXPLORER_RETENTION_HOURS');
   if (hours !== undefined) set('retentionMs', hours * 3_600_000);
   set('retentionMaxSpans', envInt(env, 'EXPLORER_RETENTION_MAX_SPANS'));

@@ -188,13 +188,15 @@ function anyValue(v: RawValue | null | undefined, b: Budget, depth: number): Jso
   }
   if (own(v, 'bytesValue')) {
     const raw = v.bytesValue;
-    return typeof raw === 'string' ? cleanText(raw, b.limits.maxValueChars).text : Buffer.from(raw as Uint8Array).toString('base64').slice(0, b.limits.maxValueChars);
+    if (typeof raw === 'string') return cleanText(raw, b.limits.maxValueChars).text;
+    return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64').slice(0, b.limits.maxValueChars) : null;
   }
   return null;
 }
 
 function keyValues(list: unknown, b: Budget, depth = 0): Record<string, Json> {
-  const out: Record<string, Json> = {};
+  // No prototype: a key named `__proto__` (or `constructor`) is stored as a key like any other.
+  const out = Object.create(null) as Record<string, Json>;
   if (!Array.isArray(list)) return out;
   let n = 0;
   for (const kv of list as RawKeyValue[]) {

@@ -93,7 +93,10 @@ message RpcStatus {
 `;
 
 const root = protobuf.parse(OTLP_TRACE_PROTO, { keepCase: false }).root;
+// Field types resolved up front: the wire scan (bounds.ts) reads them before any decode.
+root.resolveAll();
 
 export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.ExportTraceServiceRequest');
 export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.ExportTraceServiceResponse');
 export const RpcStatus = root.lookupType('opentelemetry.proto.RpcStatus');
+export const SpanType = root.lookupType('opentelemetry.proto.Span');

@@ -13,6 +13,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ExplorerOptions } from '../options.js';
 import type { SpanWriteQueue } from '../store/writeQueue.js';
 import { HttpError, readBody } from './body.js';
+import { checkJsonSize, checkProtobufRequest } from './bounds.js';
+import { checkJsonRequest } from './jsonShape.js';
 import { normalizeRequest, type Normalized } from './normalize.js';
 import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from './proto.js';
 
@@ -35,22 +37,30 @@ export function tokenMatches(expected: string | undefined, header: string | unde
 }
 
 function decode(format: Format, body: Buffer, options: ExplorerOptions): Normalized {
+  const limits = options.limits;
+  const invalid = () => new HttpError(400, `body is not a valid OTLP ${format === 'protobuf' ? 'protobuf' : 'JSON'} ExportTraceServiceRequest`);
   let message: { resourceSpans?: unknown };
-  try {
-    if (format === 'protobuf') {
+  // Counted on the wire first (bounds.ts): a small body must not expand into millions of objects.
+  if (format === 'protobuf') {
+    checkProtobufRequest(body, limits);
+    try {
       message = ExportTraceServiceRequest.decode(body) as unknown as { resourceSpans?: unknown };
-    } else {
-      const parsed: unknown = JSON.parse(body.toString('utf8'));
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-      message = parsed as { resourceSpans?: unknown };
+    } catch {
+      throw invalid();
     }
-  } catch (err) {
-    throw new HttpError(400, `body is not a valid OTLP ${format === 'protobuf' ? 'protobuf' : 'JSON'} ExportTraceServiceRequest`);
+  } else {
+    checkJsonSize(body, limits);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw invalid();
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid();
+    checkJsonRequest(parsed, limits);
+    message = parsed as { resourceSpans?: unknown };
   }
-  if (message.resourceSpans !== undefined && !Array.isArray(message.resourceSpans)) {
-    throw new HttpError(400, 'resourceSpans must be an array');
-  }
-  return normalizeRequest(message, options.limits);
+  return normalizeRequest(message, limits);
 }
 
 function send(res: ServerResponse, format: Format, status: number, body: { partialSuccess?: { rejectedSpans: number; errorMessage: string } } | { code: number; message: string }, headers: Record<string, string> = {}): void {

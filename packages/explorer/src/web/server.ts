@@ -21,19 +21,46 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 const MAX_TRACE_SPANS = 50_000;
 
-/** Epoch ms, ISO date, or nothing. */
-function timeNs(raw: unknown): bigint | undefined {
-  if (typeof raw !== 'string' || raw === '') return undefined;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new BadRequest(`not a time: ${raw.slice(0, 40)}`);
+/** Span times are Unix nanoseconds in a signed 64-bit column: milliseconds up to 2262-04-11. */
+const MAX_MS = 9_223_372_036_854;
+
+/** Text for a query: NUL cannot be sent to Postgres, so it is refused rather than failing there. */
+function text(name: string, raw: string): string {
+  if (raw.includes('\u0000')) throw new BadRequest(`${name} must not contain NUL characters`);
+  return raw;
+}
+
+/** An ISO 8601 date, time optional. (Date.parse alone also takes "-5" as May 2001.) */
+const ISO_DATE = /^([+-]\d{6}|\d{4})-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Epoch ms, ISO date, or nothing; from 1970 to 2262 (what the store's nanoseconds hold). */
+function timeNs(name: string, raw: unknown): bigint | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string') throw new BadRequest(`${name} must be given once`);
+  const ms = /^\d+$/.test(raw) ? Number(raw) : ISO_DATE.test(raw) ? Date.parse(raw) : NaN;
+  if (!Number.isFinite(ms)) throw new BadRequest(`${name} is not a time (epoch milliseconds or an ISO date such as 2026-01-01T00:00): ${raw.slice(0, 40)}`);
+  if (ms < 0 || ms > MAX_MS) throw new BadRequest(`${name} must be between 1970 and 2262`);
   return BigInt(Math.trunc(ms)) * 1_000_000n;
 }
 
 class BadRequest extends Error {}
 
+/**
+ * A whole number from the query: `dflt` when absent; out of [min, max] it is clamped when
+ * `clamp` (a list's limit), refused otherwise; anything but decimal digits is refused.
+ */
+function intParam(name: string, raw: unknown, min: number, max: number, dflt: number, clamp = false): number {
+  if (raw === undefined || raw === '') return dflt;
+  if (typeof raw !== 'string' || !/^\d{1,16}$/.test(raw)) throw new BadRequest(`${name} must be a whole number from ${min} to ${max}`);
+  const n = Number(raw);
+  if (n >= min && n <= max) return n;
+  if (clamp) return Math.min(max, Math.max(min, n));
+  throw new BadRequest(`${name} must be a whole number from ${min} to ${max}`);
+}
+
 export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
-  const s = (k: string) => (typeof q[k] === 'string' && q[k] !== '' ? (q[k] as string).slice(0, 300) : undefined);
-  const f: TraceFilter = { limit: Math.min(200, Math.max(1, Number(s('limit') ?? 50) || 50)) };
+  const s = (k: string) => (typeof q[k] === 'string' && q[k] !== '' ? text(k, (q[k] as string).slice(0, 300)) : undefined);
+  const f: TraceFilter = { limit: intParam('limit', q['limit'], 1, 200, 50, true) };
   f.service = s('service');
   f.name = s('name');
   // Either attr=key=value, or one of the id shortcuts.
@@ -62,11 +89,11 @@ export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
   const minMs = s('min_ms');
   if (minMs) {
     const n = Number(minMs);
-    if (!Number.isFinite(n) || n < 0) throw new BadRequest('min_ms must be a number of milliseconds');
+    if (!Number.isFinite(n) || n < 0 || n > MAX_MS) throw new BadRequest('min_ms must be a number of milliseconds');
     f.minDurationMs = n;
   }
-  f.fromNs = timeNs(q['from']);
-  f.toNs = timeNs(q['to']);
+  f.fromNs = timeNs('from', q['from']);
+  f.toNs = timeNs('to', q['to']);
   return f;
 }
 
@@ -138,16 +165,15 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
   app.get('/api/diagnosis/block/:id', async (req, reply) => {
     const id = (req.params as { id: string }).id;
     if (!isUuid(id)) return reply.code(400).send({ error: 'a block id is a UUID' });
-    const v = (req.query as { version?: string }).version;
-    const version = v === undefined || v === '' ? undefined : Number(v);
-    if (version !== undefined && (!Number.isInteger(version) || version < 1)) return reply.code(400).send({ error: 'version must be a positive integer' });
+    const v = (req.query as { version?: unknown }).version;
+    const version = v === undefined || v === '' ? undefined : intParam('version', v, 1, Number.MAX_SAFE_INTEGER, 0);
     return diagnoseBlock(pool, id, version === undefined ? {} : { version });
   });
   app.get('/api/events', async (req, reply) => {
-    const q = req.query as { state?: string; limit?: string };
+    const q = req.query as { state?: unknown; limit?: unknown };
     const state = q.state ?? 'dead';
     if (state !== 'pending' && state !== 'claimed' && state !== 'done' && state !== 'dead') return reply.code(400).send({ error: 'state must be pending, claimed, done or dead' });
-    return { events: await listEvents(pool, state, Math.min(500, Math.max(1, Number(q.limit ?? 50) || 50))) };
+    return { events: await listEvents(pool, state, intParam('limit', q.limit, 1, 500, 50, true)) };
   });
   app.get('/api/events/:id', async (req, reply) => {
     const id = (req.params as { id: string }).id;
@@ -157,8 +183,8 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     return r;
   });
   app.get('/api/health', async (req) => {
-    const m = Number((req.query as { minutes?: string }).minutes ?? 30);
-    return pipelineHealth(pool, Number.isInteger(m) && m >= 1 && m <= 1440 ? m : 30);
+    const m = intParam('minutes', (req.query as { minutes?: unknown }).minutes, 1, 1440, 30);
+    return pipelineHealth(pool, m);
   });
   return app;
 }
