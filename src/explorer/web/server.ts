@@ -4,7 +4,7 @@
  * and, when a token is configured, a token on every request.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Pool } from '../../db/pool.js';
+import { isConnectionError, type Pool } from '../../db/pool.js';
 import type { ExplorerOptions } from '../options.js';
 import { tokenMatches } from '../otlp/receiver.js';
 import { diagnoseBlock, isUuid } from '../query/diagnosis.js';
@@ -107,6 +107,7 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     if (err instanceof BadRequest) return reply.code(400).send({ error: err.message });
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    if (isConnectionError(err)) return reply.code(503).header('retry-after', '1').send({ error: 'the database is unavailable; retry later' });
     return reply.code(500).send({ error: 'internal error' });
   });
 
