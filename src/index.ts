@@ -15,6 +15,7 @@ export { backoffDelay, backoffBounds, DEFAULT_BACKOFF } from './outbox/backoff.j
 export type { BackoffPolicy } from './outbox/backoff.js';
 export { PostgresSearchSink } from './projection/postgres/sink.js';
 export { createPool, inTransaction } from './db/pool.js';
+export { isConnectionError } from './db/connectionError.js';
 export type { Pool, PoolClient, Queryable } from './db/pool.js';
 export { migrate, migrationsCurrent } from './db/migrate.js';
 export { injectContext, extractContext } from './tracing/carrier.js';

@@ -3,7 +3,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import swagger from '@fastify/swagger';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { Logger as PinoLogger } from 'pino';
-import { isConnectionError, type Pool } from '../db/pool.js';
+import { isConnectionError } from '../db/connectionError.js';
+import type { Pool } from '../db/pool.js';
 import { migrationsCurrent } from '../db/migrate.js';
 import * as sc from '../tracing/semconv.js';
 import { createBlock, patchBlock, removeBlock } from './blocks.js';

@@ -4,7 +4,8 @@
  * and, when a token is configured, a token on every request.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { isConnectionError, type Pool } from '../../db/pool.js';
+import { isConnectionError } from '../../db/connectionError.js';
+import type { Pool } from '../../db/pool.js';
 import type { ExplorerOptions } from '../options.js';
 import { tokenMatches } from '../otlp/receiver.js';
 import { diagnoseBlock, isUuid } from '../query/diagnosis.js';
