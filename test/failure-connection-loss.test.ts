@@ -258,6 +258,7 @@ describe('connection loss: every backend terminated, five times, under load', ()
       await sleep(200);
     }
     assert.equal((await db.pool.query('select 1 from loomtrace.outbox_leases')).rowCount, 0, 'no lease left behind');
+    assert.ok(worker.lines.some((l) => /LISTEN connection lost/.test(l)), 'the worker saw its connections cut and carried on');
     assert.equal((await db.pool.query('select 1 from public.version_violations')).rowCount, 0, 'no indexed version ever lowered');
 
     // The explorer stores spans again: the trace of the change made after the outage arrives.
