@@ -32,3 +32,4 @@ export { withSpan, tracer, shortMessage, recordFailure } from './tracing/spans.j
 export type { SpanOptions } from './tracing/spans.js';
 export { parseTraceparent, formatTraceparent } from './tracing/carrier.js';
 export type { AttrKey, AttrSet, AttrTarget, AttrValue, EventIds, EventSpanEncoder, EventSpanSink, Fragment, SpanOrigin, SpanPrefix, Role } from './tracing/spanEncoder.js';
+export { isConnectionError } from './connectionError.js';

@@ -1,3 +1,5 @@
+import { isConnectionError } from './connectionError.js';
+
 /**
  * What a projection answers for each item of a batch, and how failures are classified.
  * Classified once, here: the worker only reads `kind`.
@@ -101,7 +103,8 @@ export function classifyError(err: unknown): ItemOutcome {
   const code = typeof e?.code === 'string' ? e.code : '';
   const name = typeof e?.name === 'string' ? e.name : '';
   if (name === 'AbortError' || name === 'TimeoutError' || TIMEOUT_CODES.has(code)) return { kind: 'retry', reason: 'timeout', message };
-  if (CONNECTION_CODES.has(code) || name === 'ConnectionError') return { kind: 'retry', reason: 'connection', message };
+  // isConnectionError also knows node-postgres's own errors for a lost connection (no code).
+  if (CONNECTION_CODES.has(code) || name === 'ConnectionError' || isConnectionError(err)) return { kind: 'retry', reason: 'connection', message };
   if (PG_RETRYABLE.has(code)) return { kind: 'retry', reason: 'connection', message };
   const status = typeof e?.statusCode === 'number' ? e.statusCode : typeof e?.meta?.statusCode === 'number' ? e.meta.statusCode : undefined;
   if (status !== undefined) return classifyStatus(status, message);

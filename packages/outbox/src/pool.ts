@@ -1,6 +1,7 @@
 import { context, createContextKey, trace, type Context } from '@opentelemetry/api';
 import pg from 'pg';
 import { ATTR_DB_COMMIT_MS } from './tracing/semconv.js';
+import { isConnectionError } from './connectionError.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -18,12 +19,22 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionString: options.connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'loomtrace',
-    // A terminated backend surfaces as an error on an idle client; the pool drops it and
-    // the next query gets a fresh connection. Without a listener Node would crash.
     idleTimeoutMillis: 30_000,
   });
+  // A terminated backend (pg_terminate_backend, a restart, a failover) makes node-postgres emit
+  // 'error' on the client. The pool listens only while a client is idle: it drops it, and the
+  // next query gets a fresh connection.
   pool.on('error', () => {
-    /* idle client lost (for example pg_terminate_backend); the pool replaces it */
+    /* idle client lost; the pool replaces it */
+  });
+  // A checked-out client has no listener of the pool's, and an 'error' without a listener is
+  // an uncaught exception: the process would exit. The error reaches whoever holds the client
+  // anyway (its query in flight rejects, and later ones reject: the client is not queryable);
+  // they release it with the error (`client.release(err)`) so the pool discards it.
+  pool.on('connect', (client) => {
+    client.on('error', () => {
+      /* surfaced as a rejected query to the holder; see above */
+    });
   });
   return pool;
 }
@@ -59,6 +70,8 @@ function untraced(client: pg.PoolClient, sql: string, ctx: Context): Promise<unk
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   const quiet = untracedContext();
+  /** Set when the connection is no longer usable: the client is released with it, and discarded. */
+  let broken: Error | undefined;
   try {
     await untraced(client, 'begin', quiet);
     const result = await fn(client);
@@ -72,13 +85,15 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     }
     return result;
   } catch (err) {
+    if (isConnectionError(err)) broken = err as Error;
     try {
       await untraced(client, 'rollback', quiet);
-    } catch {
-      /* the connection may be gone; the pool will discard it */
+    } catch (rollbackErr) {
+      // The connection is gone (or the session is in a state we cannot trust): never reuse it.
+      broken ??= rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
     }
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import swagger from '@fastify/swagger';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { Logger as PinoLogger } from 'pino';
+import { isConnectionError } from '@loomtrace/outbox';
 import type { Pool } from '@loomtrace/outbox';
 import { allMigrationsCurrent } from '../db/migrate.js';
 import * as sc from '../semconv.js';
@@ -97,6 +98,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (err.validation) {
       return reply.status(400).send({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: err.message, details: err.validation });
     }
+    if (isConnectionError(err)) {
+      // The database went away (a restart, a failover, a terminated backend): nothing this
+      // request did committed unless its COMMIT's answer was what got lost. The pool reconnects.
+      request.log.warn({ err: { type: err.name, code: err.code } }, 'database unavailable');
+      return reply.status(503).header('retry-after', '1').send({ statusCode: 503, code: 'DATABASE_UNAVAILABLE', error: 'Service Unavailable', message: 'the database is unavailable; retry later' });
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
       request.log.error({ err: { type: err.name, code: err.code, message: err.message.slice(0, 200) } }, 'request failed');
@@ -108,7 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.status(404).send({ statusCode: 404, code: 'ROUTE_NOT_FOUND', error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
 
-  const errors = { 400: errorSchema, 404: errorSchema };
+  const errors = { 400: errorSchema, 404: errorSchema, 503: errorSchema };
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -72,6 +72,9 @@ export class SpanWriteQueue {
       const rows = batch.length === 1 ? batch[0]!.rows : batch.flatMap((e) => e.rows);
       const resources = batch.length === 1 ? batch[0]!.resources : [...new Map(batch.flatMap((e) => e.resources).map((r) => [r.id, r])).values()];
       const client = await this.pool.connect();
+      // Released with the error when a statement fails: a connection that died mid-batch (or
+      // a session left in an unknown state) is discarded by the pool, never handed out again.
+      let failed: Error | undefined;
       try {
         if (!this.configured.has(client)) {
           // Spans are diagnostics: a crash may lose the last moments of them, never corrupt
@@ -82,8 +85,11 @@ export class SpanWriteQueue {
         for (let i = 0; i < rows.length; i += this.opts.batchSpans) {
           await insertSpans(client, rows.slice(i, i + this.opts.batchSpans), resources);
         }
+      } catch (err) {
+        failed = err instanceof Error ? err : new Error(String(err));
+        throw err;
       } finally {
-        client.release();
+        client.release(failed);
       }
       this.stats.writtenSpans += n;
       for (const e of batch) e.resolve();

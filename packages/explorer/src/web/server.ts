@@ -4,6 +4,7 @@
  * and, when a token is configured, a token or a session on every request (auth.ts).
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isConnectionError } from '@loomtrace/outbox';
 import type { Pool } from '@loomtrace/outbox';
 import type { ExplorerOptions } from '../options.js';
 import { createAuth } from './auth.js';
@@ -115,6 +116,7 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     if (err instanceof BadRequest) return reply.code(400).send({ error: err.message });
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    if (isConnectionError(err)) return reply.code(503).header('retry-after', '1').send({ error: 'the database is unavailable; retry later' });
     return reply.code(500).send({ error: 'internal error' });
   });
 
