@@ -102,11 +102,11 @@ describe('failure semantics: worker processes', () => {
     assert.deepEqual(await outboxCounts(db.pool), { done: 10_000 }, 'none lost, none dead-lettered, none left claimed');
     await assertIndexedAtNewest(db, 2_500, 4);
 
-    // The reclaims, in the database: k2's abandoned leases were taken over after expiry.
+    // The reclaims, in the database: k2's abandoned leases were taken over as soon as its session was gone.
     const r = (
       await db.pool.query<{ reclaimed: number; lost: number; by_others: number; max_attempts: number }>(
         `select (select count(*) from loomtrace.outbox where reclaims > 0)::int reclaimed,
-                (select count(*) from loomtrace.outbox_attempts where outcome = 'lost' and reason = 'lease_expired' and lease_owner = 'k2')::int lost,
+                (select count(*) from loomtrace.outbox_attempts where outcome = 'lost' and reason = 'worker_gone' and lease_owner = 'k2')::int lost,
                 (select count(*) from loomtrace.outbox where reclaims > 0 and lease_owner <> 'k2')::int by_others,
                 (select max(attempts) from loomtrace.outbox)::int max_attempts`,
       )
@@ -127,7 +127,7 @@ describe('failure semantics: worker processes', () => {
     });
     for (const s of reclaimedSpans) {
       assert.equal(s.attributes['loomtrace.lease.previous_owner'], 'k2');
-      assert.equal(s.attributes['loomtrace.retry.reason'], 'lease_expired');
+      assert.equal(s.attributes['loomtrace.retry.reason'], 'worker_gone', 'k2 was killed: its session and presence lock went with it, and its leases were taken before expiry');
       assert.ok(Number(s.attributes['loomtrace.attempt']) >= 2);
       assert.ok(Number(s.attributes['loomtrace.lease.age_ms']) > 0, 'the abandoned lease age is recorded');
       assert.notEqual(s.attributes['loomtrace.lease.owner'], 'k2');

@@ -20,7 +20,7 @@ export function toEvent(r: ClaimRow, projection: string): OutboxEvent {
     attempt,
     previousOwner: r[11],
     previousToken: r[12],
-    reclaimed: lastReason === 'lease_expired',
+    reclaimed: lastReason === 'lease_expired' || lastReason === 'worker_gone',
     previousLeaseMs: r[13],
     lastReason,
     lastDelayMs: r[15],

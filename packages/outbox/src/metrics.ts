@@ -30,7 +30,7 @@ export const MetricNames = {
 } as const;
 
 const REASONS: ReadonlySet<string> = new Set<FailureReason>([
-  'http_429', 'http_5xx', 'http_4xx', 'timeout', 'connection', 'lease_lost', 'lease_expired', 'bad_payload', 'mapping', 'shutdown', 'unknown',
+  'http_429', 'http_5xx', 'http_4xx', 'timeout', 'connection', 'lease_lost', 'lease_expired', 'worker_gone', 'bad_payload', 'mapping', 'shutdown', 'unknown',
 ]);
 /** A reason outside the known set (a sink's typo, a cast) becomes `unknown`: labels stay bounded. */
 export const boundedReason = (r: string): string => (REASONS.has(r) ? r : 'unknown');

@@ -30,8 +30,18 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Fallback poll when no notification comes. Default 1 s. */
   pollIntervalMs?: number;
-  /** How often to look for expired leases. Default half the lease, at most 5 s. */
+  /**
+   * How often to look for expired leases and for leases whose worker is gone. Default 1 s with
+   * `presence`, else half the lease, at most 5 s.
+   */
   reclaimIntervalMs?: number;
+  /**
+   * Hold a session advisory lock while the worker lives and record it with each lease, so that
+   * the leases of a worker whose process died are reclaimed within about a second instead of
+   * at their expiry (decision 0011). Default true; turn it off behind a transaction-pooling
+   * PgBouncer, where a session lock means nothing (leases then expire as before).
+   */
+  presence?: boolean;
   /** Attempts before an event is dead-lettered. Default 10. */
   maxAttempts?: number;
   backoff?: Partial<BackoffPolicy>;
@@ -61,6 +71,7 @@ export interface CompiledWorkerOptions {
   readonly heartbeatMs: number;
   readonly pollIntervalMs: number;
   readonly reclaimIntervalMs: number;
+  readonly presence: boolean;
   readonly maxAttempts: number;
   readonly backoff: BackoffPolicy;
   readonly random: () => number;
@@ -91,6 +102,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     throw new TypeError(`worker option projection must match [a-z][a-z0-9_.-]*, got ${JSON.stringify(o.projection)}`);
   }
   const leaseMs = int('leaseMs', o.leaseMs, 30_000, 100, 86_400_000);
+  const presence = o.presence ?? true;
   const backoff = Object.freeze({ ...DEFAULT_BACKOFF, ...o.backoff });
   if (!(backoff.baseMs > 0 && backoff.maxMs >= backoff.baseMs && backoff.factor >= 1)) {
     throw new RangeError('worker option backoff needs baseMs > 0, maxMs >= baseMs, factor >= 1');
@@ -105,7 +117,8 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     leaseMs,
     heartbeatMs: int('heartbeatMs', o.heartbeatMs, Math.max(50, Math.floor(leaseMs / 2)), 10, leaseMs),
     pollIntervalMs: int('pollIntervalMs', o.pollIntervalMs, 1_000, 10, 3_600_000),
-    reclaimIntervalMs: int('reclaimIntervalMs', o.reclaimIntervalMs, Math.min(5_000, Math.max(50, Math.floor(leaseMs / 2))), 10, 3_600_000),
+    reclaimIntervalMs: int('reclaimIntervalMs', o.reclaimIntervalMs, presence ? Math.min(1_000, Math.max(50, Math.floor(leaseMs / 2))) : Math.min(5_000, Math.max(50, Math.floor(leaseMs / 2))), 10, 3_600_000),
+    presence,
     maxAttempts: int('maxAttempts', o.maxAttempts, 10, 1, 1_000),
     backoff,
     random: o.random ?? Math.random,

@@ -14,6 +14,7 @@ export type FailureReason =
   | 'connection'
   | 'lease_lost'
   | 'lease_expired'
+  | 'worker_gone'
   | 'bad_payload'
   | 'mapping'
   | 'shutdown'

@@ -5,6 +5,7 @@ import { BatchTrace, nowMs, type Settled } from './attemptTrace.js';
 import { backoffDelay } from './backoff.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { OutboxListener } from './listener.js';
+import { WorkerPresence } from './presence.js';
 import { OutboxMetrics } from './metrics.js';
 import { classifyError, ProjectionError, type ItemOutcome } from './outcome.js';
 import { claimEvents, type ClaimRow } from './sql/claimEvents.js';
@@ -65,6 +66,7 @@ export class OutboxWorker {
   private lanes: Promise<void>[] = [];
   private held = new Set<Held>();
   private listener: OutboxListener | undefined;
+  private presence: WorkerPresence | undefined;
   private reclaimTimer: NodeJS.Timeout | undefined;
   /**
    * Holds the process open while the worker runs. Every other timer is unref'd, and a database
@@ -91,6 +93,10 @@ export class OutboxWorker {
     const { pool } = this.options;
     const { rows } = await pool.query<{ on: boolean }>("select current_setting('track_commit_timestamp') = 'on' as on");
     this.commitTimestamps = rows[0]?.on === true;
+    if (this.options.presence) {
+      this.presence = new WorkerPresence(this.options.pool, this.options.logger);
+      await this.presence.start();
+    }
     if (this.options.listen) {
       this.listener = new OutboxListener(this.options.pool, () => this.kick(), this.options.logger);
       await this.listener.start();
@@ -136,6 +142,9 @@ export class OutboxWorker {
     }
     await this.listener?.close();
     this.listener = undefined;
+    // Last: until every lease is settled or handed back, it tells others this worker is alive.
+    await this.presence?.close();
+    this.presence = undefined;
     clearInterval(this.keepAlive);
     this.running = false;
     this.options.logger.info({ worker_id: this.workerId, ...this.stats }, 'outbox worker stopped');
@@ -221,6 +230,7 @@ export class OutboxWorker {
         owner: o.workerId,
         leaseMs: o.leaseMs,
         commitTimestamps: this.commitTimestamps,
+        presence: this.presence?.key,
       });
     } catch (err) {
       client.release(err as Error);

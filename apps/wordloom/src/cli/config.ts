@@ -19,6 +19,7 @@ export interface ProcessConfig {
     readonly pollIntervalMs: number;
     readonly maxAttempts: number;
     readonly shutdownGraceMs: number;
+    readonly presence: boolean;
   };
 }
 
@@ -32,6 +33,15 @@ export function embeddedUrl(config: Pick<ProcessConfig, 'dataDir' | 'embeddedPgP
   const password = readPasswordFile(file);
   if (!password) throw new EmbeddedPasswordError(`no embedded Postgres password in ${file}: run \`npm start\` first (LOOMTRACE_DATA_DIR=${config.dataDir}), or set DATABASE_URL`);
   return `postgres://postgres:${password}@127.0.0.1:${config.embeddedPgPort}/${EMBEDDED_DATABASE}`;
+}
+
+/** A boolean from the environment (true/false/1/0), its default when unset, or a precise error. */
+export function envBool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, got "${env[name]}"`);
 }
 
 /** An integer from the environment, its default when unset, or a precise error. */
@@ -58,6 +68,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig 
       pollIntervalMs: envInt(env, 'WORKER_POLL_MS', 1_000, 10, 3_600_000),
       maxAttempts: envInt(env, 'WORKER_MAX_ATTEMPTS', 10, 1, 1_000),
       shutdownGraceMs: envInt(env, 'WORKER_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
+      // Off behind a transaction-pooling PgBouncer: session advisory locks mean nothing there.
+      presence: envBool(env, 'WORKER_PRESENCE', true),
     }),
   });
 }

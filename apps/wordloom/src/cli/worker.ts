@@ -45,6 +45,7 @@ const worker = new OutboxWorker({
   pollIntervalMs: w.pollIntervalMs,
   maxAttempts: w.maxAttempts,
   shutdownGraceMs: w.shutdownGraceMs,
+  presence: w.presence,
   logger,
   eventSpans: fastEventSpans(),
 });

@@ -197,6 +197,9 @@ function decide(d: Diagnosis, v: number, e: OutboxRow | undefined, attempts: Att
       if (!claimedEver) {
         d.kind = 'queued';
         d.verdict = `Still queued for ${humanDuration(now - e.enqueued_at.getTime())}: ${q?.ahead ?? 0} event(s) ahead, queue depth ${q?.depth ?? 0}, ${q?.workers ? `${q.workers} worker connection(s) alive` : 'no worker is connected'}.`;
+      } else if (e.last_reason === 'worker_gone') {
+        d.kind = 'retrying';
+        d.verdict = `Retrying: attempt ${e.attempts} was taken over because ${e.previous_owner ?? 'its worker'} died (its database session ended); the event is back in the queue, next try at ${e.run_at.toISOString()}.`;
       } else if (e.last_reason === 'lease_expired') {
         d.kind = 'retrying';
         d.verdict = `Retrying: attempt ${e.attempts} lost its lease (${e.previous_owner ?? 'a worker'} stopped answering); the event is back in the queue, next try at ${e.run_at.toISOString()}.`;

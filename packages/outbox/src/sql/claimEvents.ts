@@ -74,8 +74,8 @@ function claimSql(commitTimestamps: boolean): string {
                 o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
                 o.run_at, o.enqueued_at, o.claimed_at, o.lease_expires_at
     ), lease as (
-      insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids)
-      select $3, $1, $4, min(claimed_at), min(lease_expires_at), array_agg(id order by id)
+      insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids, presence)
+      select $3, $1, $4, min(claimed_at), min(lease_expires_at), array_agg(id order by id), $6::int
         from claimed
       having count(*) > 0
     )
@@ -95,13 +95,13 @@ const SQL_WITHOUT_COMMIT_TS = claimSql(false);
 
 export async function claimEvents(
   db: Queryable,
-  args: { projection: string; limit: number; leaseToken: string; owner: string; leaseMs: number; commitTimestamps: boolean },
+  args: { projection: string; limit: number; leaseToken: string; owner: string; leaseMs: number; commitTimestamps: boolean; presence?: number | undefined },
 ): Promise<ClaimRow[]> {
   const { rows } = await db.query<ClaimRow>({
     name: args.commitTimestamps ? 'loomtrace_claim_ct' : 'loomtrace_claim',
     rowMode: 'array',
     text: args.commitTimestamps ? SQL_WITH_COMMIT_TS : SQL_WITHOUT_COMMIT_TS,
-    values: [args.projection, args.limit, args.leaseToken, args.owner, args.leaseMs],
+    values: [args.projection, args.limit, args.leaseToken, args.owner, args.leaseMs, args.presence ?? null],
   });
   return rows;
 }

@@ -1,7 +1,9 @@
 import type { Queryable } from '../pool.js';
+import { PRESENCE_LOCK_CLASS } from '../presence.js';
 
 /**
- * Puts events whose lease expired back in the queue, remembering who held them and for how
+ * Puts events whose lease expired, or whose worker's session is gone (its presence lock with
+ * it: `worker_gone`), back in the queue, remembering who held them and for how
  * long, so that the next attempt's trace can tell the story (and link to the abandoned
  * attempt's span when its heartbeat recorded one). An event that already used its
  * `maxAttempts` is dead-lettered instead: an event that kills every worker that touches it
@@ -23,13 +25,21 @@ export async function reclaimExpired(
              delete from loomtrace.outbox_leases l
               where l.token = any(array(
                       select token from loomtrace.outbox_leases
-                       where projection = $1 and expires_at < clock_timestamp()
+                       where projection = $1
+                         and (expires_at < clock_timestamp()
+                              -- Its worker's session is gone (decision 0011): its presence lock with it.
+                              or (presence is not null and not exists (
+                                    select 1 from pg_locks k
+                                     where k.locktype = 'advisory' and k.granted and k.objsubid = 2
+                                       and k.database = (select oid from pg_database where datname = current_database())
+                                       and k.classid = $4::int::oid and k.objid = presence::oid)))
                        order by expires_at
                        limit $2
                          for update skip locked))
-             returning l.token, l.event_ids
+             returning l.token, l.event_ids,
+                       case when l.expires_at < clock_timestamp() then 'lease_expired' else 'worker_gone' end as why
            ), held as (
-             select unnest(event_ids) as id, token from expired
+             select unnest(event_ids) as id, token, why from expired
            ), upd as (
              update loomtrace.outbox o
                 set state = case when o.attempts >= $3 then 'dead' else 'pending' end,
@@ -39,7 +49,7 @@ export async function reclaimExpired(
                     previous_token = o.lease_token,
                     previous_lease_ms = (extract(epoch from clock_timestamp() - o.claimed_at) * 1000)::int,
                     reclaims = o.reclaims + 1,
-                    last_reason = 'lease_expired',
+                    last_reason = held.why,
                     last_error = null,
                     last_delay_ms = 0,
                     -- The abandoned attempt's span if its heartbeat recorded one; otherwise none
@@ -50,20 +60,20 @@ export async function reclaimExpired(
                from held
               where o.id = held.id and o.lease_token = held.token and o.state = 'claimed'
              returning o.id, o.attempts, o.state, o.previous_token, o.previous_owner, o.claimed_at,
-                       o.previous_lease_ms, o.last_attempt_span, o.renewals, o.last_renewed_at
+                       o.previous_lease_ms, o.last_attempt_span, o.renewals, o.last_renewed_at, o.last_reason
            ), rec as (
              insert into loomtrace.outbox_attempts
                     (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, delay_ms, traceparent,
                      renewals, last_renewed_at)
              select id, attempts, previous_token, previous_owner, claimed_at,
-                    case when state = 'dead' then 'dead' else 'lost' end, 'lease_expired', previous_lease_ms,
+                    case when state = 'dead' then 'dead' else 'lost' end, last_reason, previous_lease_ms,
                     last_attempt_span, renewals, last_renewed_at
                from upd
            )
            select count(*) filter (where state = 'pending')::int as reclaimed,
                   count(*) filter (where state = 'dead')::int as dead
              from upd`,
-    values: [projection, limit, maxAttempts],
+    values: [projection, limit, maxAttempts, PRESENCE_LOCK_CLASS],
   });
   return { reclaimed: rows[0]?.reclaimed ?? 0, dead: rows[0]?.dead ?? 0 };
 }
