@@ -5,12 +5,13 @@
  * indistinguishable to a receiver.
  */
 
-/** An attribute value as loomtrace writes them (the fast path never needs arrays). */
-export type AttrValue = string | number | boolean;
-export type AttrSet = Readonly<Record<string, AttrValue>>;
+import type { AttrKey, AttrSet, AttrTarget, AttrValue, EventIds, EventSpanEncoder, Fragment } from '@loomtrace/outbox';
 
-/** Where a precompiled attribute list goes: its field number differs per message. */
-export type AttrTarget = 'span' | 'event' | 'link';
+/**
+ * The value, key, id and fragment types of the seam the outbox defines for its per-event spans
+ * (`EventSpanEncoder`, which the writers here implement; the fast path never needs arrays).
+ */
+export type { AttrKey, AttrSet, AttrTarget, AttrValue, EventIds, Fragment };
 
 /** OTLP Span.kind: the API's SpanKind + 1. */
 export const Kind = { INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
@@ -77,26 +78,6 @@ export function putRandomSpanId(b: Buffer, p: number): number {
   return p + 8;
 }
 
-/**
- * The ids of one event's spans (the outbox's EventIds): its trace and the producer's span, as
- * hex and as 32-bit words, which the protobuf writer copies without decoding hex, and the id
- * of its process span (s0, s1), the parent of its claim, write and ack spans.
- */
-export interface EventIds {
-  readonly traceId: string;
-  readonly t0: number;
-  readonly t1: number;
-  readonly t2: number;
-  readonly t3: number;
-  readonly parentSpanId: string;
-  readonly p0: number;
-  readonly p1: number;
-  readonly traceState: string | undefined;
-  readonly s0: number;
-  readonly s1: number;
-  readonly spanId: string;
-}
-
 /** Which of an event's spans: its ids follow (queue wait and process: parent = the producer; the rest: parent = process). */
 export const Role = { QUEUE_WAIT: 0, PROCESS: 1, CHILD: 2 } as const;
 export type Role = (typeof Role)[keyof typeof Role];
@@ -129,42 +110,15 @@ export interface SpanHead {
   flags: number;
 }
 
-/** An attribute key whose encoded form each writer computes once and keeps on it (no lookup per use). */
-export interface AttrKey {
-  readonly name: string;
-  /** protobuf: KeyValue's tag 1, the key, tag 2. */
-  proto: Uint8Array | undefined;
-  /** JSON: `{"key":"…","value":`. */
-  json: string | undefined;
-}
-
-/** A precompiled attribute list (bytes or JSON text, per writer). */
-export type Fragment = Uint8Array | string;
-
 /**
  * Streams spans in OTLP form, one at a time, in this order: beginSpan, attributes, events
  * (beginEvent, attributes, endEvent), links (beginLink, attributes, endLink), endSpan.
  * Finished spans are collected until `take()`.
  */
-export interface SpanWriter {
+export interface SpanWriter extends EventSpanEncoder {
   readonly protocol: 'http/protobuf' | 'http/json';
-  /** Attributes that are the same for many spans, encoded once. */
-  fragment(attrs: AttrSet, target: AttrTarget): Fragment;
-  beginSpan(h: SpanHead): void;
-  /** Name, kind, times and leading attributes, encoded once. Without times (then no attributes): `times()` follows `beginEventSpan`. */
   spanPrefix(name: string, kind: number, startMs: number | undefined, endMs: number | undefined, attrs: readonly Fragment[]): SpanPrefix;
-  /** beginSpan for one of an event's spans: its ids, then the prefix; attributes may follow. */
-  beginEventSpan(prefix: SpanPrefix, ids: EventIds, role: Role, flags: number): void;
-  /** Start and end, after a prefix without them. */
-  times(startMs: number, endMs: number): void;
-  attrs(f: Fragment): void;
-  attr(key: string | AttrKey, value: AttrValue): void;
-  beginEvent(name: string, timeMs: number): void;
-  endEvent(): void;
-  beginLink(traceId: string, spanId: string, traceState: string | undefined, flags: number): void;
-  endLink(): void;
-  /** Status code: 0 unset, 1 ok, 2 error (the API's values). */
-  endSpan(statusCode: number, statusMessage: string | undefined): void;
+  beginSpan(h: SpanHead): void;
   /** One whole SDK ReadableSpan, as the SDK's serializer for this protocol writes it. */
   sdkSpan(span: SdkSpanLike): void;
   /** The spans finished since the last call (each encoded as one ScopeSpans.spans entry). */
