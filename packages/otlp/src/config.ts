@@ -36,15 +36,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diag } from '@opentelemetry/api';
 import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
+import type { Logger } from '@loomtrace/outbox';
 
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
-/** A structured logger (pino's satisfies it); messages never carry span content. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug?(obj: object, msg?: string): void;
-}
+/** A structured logger (pino's satisfies it), the outbox's; messages never carry span content. */
+export type { Logger };
 
 /** PEM contents for the https agent (the stock exporter's ca, cert, key). */
 export interface TlsMaterial {
