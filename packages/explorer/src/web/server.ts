@@ -114,8 +114,8 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
 
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof BadRequest) return reply.code(400).send({ error: err.message });
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    const { statusCode: status, message } = err as { statusCode?: number; message?: string };
+    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: message ?? 'bad request' });
     if (isConnectionError(err)) return reply.code(503).header('retry-after', '1').send({ error: 'the database is unavailable; retry later' });
     return reply.code(500).send({ error: 'internal error' });
   });
