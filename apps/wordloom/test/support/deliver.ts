@@ -1,14 +1,17 @@
-import { trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OutboxWorker, WRITTEN, type OutboxEvent, type Pool, type Sink } from '@loomtrace/outbox';
 import { resetTracingProbe } from '@loomtrace/outbox/internal';
 import { until } from './wait.js';
 
-/** An SDK that keeps every finished span in memory, registered as the global tracer provider. */
-export function memoryTracing(): { exporter: InMemorySpanExporter; provider: BasicTracerProvider } {
+/**
+ * An SDK that keeps every finished span in memory, registered globally with its context manager
+ * (AsyncLocalStorage), so a span made active around a transaction is the parent of `send`.
+ */
+export function memoryTracing(): { exporter: InMemorySpanExporter; provider: NodeTracerProvider } {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  trace.setGlobalTracerProvider(provider);
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  provider.register();
   resetTracingProbe();
   return { exporter, provider };
 }
