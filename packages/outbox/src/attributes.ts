@@ -5,6 +5,16 @@ type AttrValue = string | number | boolean;
 const MAX_KEYS = 16;
 const KEY = /^[A-Za-z0-9_.\-/]{1,128}$/;
 const MAX_STRING = 256;
+/** The worker's option check: an event for a projection no worker can be started for would wait forever. */
+export const PROJECTION_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
+
+/** Rejects a projection name no worker accepts (`[a-z][a-z0-9_.-]*`, at most 63 characters). */
+export function checkedProjection(projection: string): string {
+  if (typeof projection !== 'string' || !PROJECTION_NAME.test(projection)) {
+    throw new TypeError(`enqueue: projection must match [a-z][a-z0-9_.-]* (at most 63 characters), got ${JSON.stringify(String(projection).slice(0, 70))}`);
+  }
+  return projection;
+}
 
 /**
  * A producer's event attributes, checked once at enqueue (they go on every span of the event):

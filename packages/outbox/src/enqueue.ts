@@ -1,21 +1,22 @@
 import { SpanKind, context, trace } from '@opentelemetry/api';
-import type { Queryable } from './pool.js';
 import { injectContext } from './tracing/carrier.js';
 import * as sc from './tracing/semconv.js';
 import { withSpan } from './tracing/spans.js';
 import { insertEvent } from './sql/insertEvent.js';
 import { insertEvents } from './sql/insertEvents.js';
-import type { EnqueueInput } from './types.js';
-import { checkedAttributes } from './attributes.js';
+import type { EnqueueClient, EnqueueInput } from './types.js';
+import { checkedAttributes, checkedProjection } from './attributes.js';
 
 /**
  * Adds an event to the outbox inside the caller's transaction (`db` must be the client that
- * holds it). A PRODUCER span `send <projection>` wraps the insert, and its context is stored
- * in the row: the worker's process span will be its child, in the same trace.
+ * holds it: a node-postgres client after `begin`, or an adapter's, e.g. `fromKysely(trx)`).
+ * A PRODUCER span `send <projection>` wraps the insert, and its context is stored in the row:
+ * the worker's process span will be its child, in the same trace.
  *
  * Rolling the transaction back removes the event with the change: that is the point.
  */
-export async function enqueue(db: Queryable, event: EnqueueInput): Promise<string> {
+export async function enqueue(db: EnqueueClient, event: EnqueueInput): Promise<string> {
+  checkedProjection(event.projection);
   return withSpan(
     sc.SpanNames.send(event.projection),
     {
@@ -45,8 +46,11 @@ export async function enqueue(db: Queryable, event: EnqueueInput): Promise<strin
  * Adds many events with one statement. Each row carries the active context (no span per
  * event): for bulk producers and benchmarks, where one span for the batch is enough.
  */
-export async function enqueueMany(db: Queryable, events: readonly EnqueueInput[]): Promise<string[]> {
-  for (const e of events) checkedAttributes(e.attributes);
+export async function enqueueMany(db: EnqueueClient, events: readonly EnqueueInput[]): Promise<string[]> {
+  for (const e of events) {
+    checkedProjection(e.projection);
+    checkedAttributes(e.attributes);
+  }
   const ctx = injectContext();
   return insertEvents(db, events, events.map(() => ctx));
 }

@@ -8,7 +8,7 @@ export { OutboxWorker } from './worker.js';
 export type { WorkerStats } from './worker.js';
 export { compileWorkerOptions } from './options.js';
 export type { WorkerOptions, CompiledWorkerOptions, Logger } from './options.js';
-export type { EnqueueInput, OutboxEvent } from './types.js';
+export type { EnqueueInput, EnqueueClient, EnqueueQuery, OutboxEvent } from './types.js';
 export type { Sink } from './sink.js';
 export { ProjectionError, WRITTEN, STALE, classifyError, classifyStatus, parseRetryAfter, isSuccess } from './outcome.js';
 export type { ItemOutcome, FailureReason } from './outcome.js';

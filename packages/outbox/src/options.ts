@@ -4,6 +4,7 @@ import type { Pool } from './pool.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { Sink } from './sink.js';
 import type { EventSpanSink } from './tracing/spanEncoder.js';
+import { PROJECTION_NAME } from './attributes.js';
 
 /** Structured logger; pino's satisfies it. Messages never carry user content. */
 export interface Logger {
@@ -98,7 +99,7 @@ const int = (name: string, value: number | undefined, fallback: number, min: num
 export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
   if (!o.pool) throw new TypeError('worker option pool is required');
   if (!o.sink || typeof o.sink.write !== 'function') throw new TypeError('worker option sink must have a write() method');
-  if (!/^[a-z][a-z0-9_.-]{0,62}$/.test(o.projection ?? '')) {
+  if (!PROJECTION_NAME.test(o.projection ?? '')) {
     throw new TypeError(`worker option projection must match [a-z][a-z0-9_.-]*, got ${JSON.stringify(o.projection)}`);
   }
   const leaseMs = int('leaseMs', o.leaseMs, 30_000, 100, 86_400_000);

@@ -48,3 +48,20 @@ export interface OutboxEvent {
   /** Epoch ms (database clock) of this claim. */
   readonly claimedAtMs: number;
 }
+
+/** One statement as `enqueue` sends it: node-postgres's query-config form ($1, $2, … placeholders). */
+export interface EnqueueQuery {
+  /** A prepared-statement name (node-postgres uses it; adapters may ignore it). */
+  readonly name?: string;
+  readonly text: string;
+  readonly values: unknown[];
+}
+
+/**
+ * What `enqueue` needs of the connection that holds your transaction: a node-postgres `Client`,
+ * `PoolClient` (after `begin`) has it as is; `@loomtrace/outbox/kysely`, `/drizzle` and `/knex`
+ * make one from those libraries' transactions.
+ */
+export interface EnqueueClient {
+  query(query: EnqueueQuery): PromiseLike<{ rows: unknown[] }>;
+}

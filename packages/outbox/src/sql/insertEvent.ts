@@ -1,10 +1,9 @@
-import type { Queryable } from '../pool.js';
-import type { EnqueueInput } from '../types.js';
+import type { EnqueueClient, EnqueueInput } from '../types.js';
 import type { StoredContext } from '../tracing/carrier.js';
 
 /** Inserts one event in the caller's transaction; returns its id. */
-export async function insertEvent(db: Queryable, e: EnqueueInput, ctx: StoredContext): Promise<string> {
-  const { rows } = await db.query<{ id: string }>({
+export async function insertEvent(db: EnqueueClient, e: EnqueueInput, ctx: StoredContext): Promise<string> {
+  const { rows } = (await db.query({
     name: 'loomtrace_insert_event',
     text: `insert into loomtrace.outbox
              (projection, event_type, aggregate_type, aggregate_id, aggregate_version,
@@ -23,6 +22,6 @@ export async function insertEvent(db: Queryable, e: EnqueueInput, ctx: StoredCon
       ctx.tracestate,
       e.payload,
     ],
-  });
-  return rows[0]!.id;
+  })) as { rows: { id: string }[] };
+  return String(rows[0]!.id);
 }

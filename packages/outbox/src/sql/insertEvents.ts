@@ -1,10 +1,9 @@
-import type { Queryable } from '../pool.js';
-import type { EnqueueInput } from '../types.js';
+import type { EnqueueClient, EnqueueInput } from '../types.js';
 import type { StoredContext } from '../tracing/carrier.js';
 
 /** Inserts many events with one statement (bulk producers, benchmarks); returns their ids in order. */
-export async function insertEvents(db: Queryable, events: readonly EnqueueInput[], ctx: readonly StoredContext[]): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>({
+export async function insertEvents(db: EnqueueClient, events: readonly EnqueueInput[], ctx: readonly StoredContext[]): Promise<string[]> {
+  const { rows } = (await db.query({
     text: `insert into loomtrace.outbox
              (projection, event_type, aggregate_type, aggregate_id, aggregate_version,
               request_id, attributes, traceparent, tracestate, payload)
@@ -23,6 +22,6 @@ export async function insertEvents(db: Queryable, events: readonly EnqueueInput[
       ctx.map((c) => c.tracestate),
       events.map((e) => JSON.stringify(e.payload)),
     ],
-  });
-  return rows.map((r) => r.id);
+  })) as { rows: { id: string }[] };
+  return rows.map((r) => String(r.id));
 }
