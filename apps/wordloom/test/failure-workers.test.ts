@@ -95,7 +95,9 @@ describe('failure semantics: worker processes', () => {
     });
     victim.proc.kill('SIGKILL');
     await victim.exited;
-    const orphaned = (await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state = 'claimed' and lease_owner = 'k2'")).rows[0]!.n;
+    // What k2 held just before: with its presence lock gone, a survivor may have taken its
+    // leases over already by the time we could look again (decision 0011).
+    const orphaned = held;
     assert.ok(orphaned > 0, 'k2 died holding leases');
 
     await until('all 10,000 events done', 120_000, async () => (await outboxCounts(db.pool))['done'] === 10_000);
@@ -111,7 +113,7 @@ describe('failure semantics: worker processes', () => {
                 (select max(attempts) from loomtrace.outbox)::int max_attempts`,
       )
     ).rows[0]!;
-    assert.ok(r.reclaimed >= orphaned, `k2 died holding ${orphaned} leases (${held} just before); all must have been reclaimed, got ${r.reclaimed}`);
+    assert.ok(r.reclaimed >= orphaned, `k2 died holding ${orphaned} leases; all must have been reclaimed, got ${r.reclaimed}`);
     assert.equal(r.lost, r.reclaimed, 'each reclaimed event left a lost attempt of k2 in outbox_attempts');
     assert.equal(r.by_others, r.reclaimed, 'reclaimed events were finished by the other workers');
     // On a loaded machine a survivor's heartbeat can also be late and its batch taken over once
