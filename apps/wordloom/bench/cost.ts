@@ -76,7 +76,10 @@ export class CostProbe {
         ? `select pg_current_wal_lsn()::text as lsn,
                   (select sum(calls) from pg_stat_statements
                     where dbid = (select oid from pg_database where datname = current_database())
-                      and query not like '%as n from%' and query not like '%pg_stat_statements%')::text as n`
+                      and query not like 'select count(*)::int as n from loomtrace.outbox where%'
+                      and query not like 'select count(*)::int as n from graphile_worker._private_jobs%'
+                      and query not like 'select count(*)::int as n from pgboss.job where%'
+                      and query not like '%pg_stat_statements%')::text as n`
         : 'select pg_current_wal_lsn()::text as lsn, null::text as n',
     );
     return { lsn: rows[0]!.lsn, statements: rows[0]!.n === null ? undefined : Number(rows[0]!.n), pgCpuMs: this.embedded ? embeddedServerCpuMs() : undefined };

@@ -52,6 +52,7 @@ const report: Report = {
   samples: SAMPLES,
   drain: {},
   cost: {},
+  warmup: Number(process.env['BENCH_WARMUP'] ?? 2_000),
   tracing: undefined,
   latency: {},
   e2e: [],
