@@ -1,4 +1,5 @@
 /** Renders docs/BENCHMARKS.md from one suite run: figures, ratios, and each target met or missed. */
+import { analysis } from './analysis.js';
 import { fmt, median, percentile } from './env.js';
 import type { ApiResult, E2eResult } from './e2e.js';
 import { LABEL, SYSTEMS } from './systems.js';
@@ -106,7 +107,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
   }
 
   L.push('## 3. Pick-up latency: enqueue commit → handler start, idle worker', '');
-  L.push(`${r.samples} samples each; the producer (this process) times from just before its autocommit enqueue statement to the handler's start in the worker process (same host clock), with a 15–25 ms pause between samples. The three systems' workers run side by side the whole time and take turns sample by sample.`, '');
+  L.push(`${r.samples} samples each, after 20 untimed ones that warm each system; the producer (this process) times from just before its autocommit enqueue statement to the handler's start in the worker process (same host clock), with a 15–25 ms pause between samples. The three systems' workers run side by side the whole time, each woken by LISTEN/NOTIFY, and take turns sample by sample.`, '');
   L.push('| system | p50 | p99 | max |');
   L.push('|---|---:|---:|---:|');
   for (const s of SYSTEMS) {
@@ -160,7 +161,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
     const on100 = median(t.rates['on100'] ?? []);
     const on10 = median(t.rates['on10'] ?? []);
     const gw = median(t.rates['graphile'] ?? []);
-    L.push(`- Traced 100% ≥ 1.0× graphile-worker untraced: ${verdict(x(on100, gw) >= 1, `${fmt(x(on100, gw), 2)}×`)}`);
+    L.push(`- Traced 100% ≥ 1.0× graphile-worker untraced (issue 6): ${verdict(x(on100, gw) >= 1, `${fmt(x(on100, gw), 2)}×`)}`);
     L.push(`- Traced ÷ untraced drain ≥ 0.80 at 100%: ${verdict(x(on100, off) >= 0.8, fmt(x(on100, off), 2))}; ≥ 0.95 at 10% parent-based: ${verdict(x(on10, off) >= 0.95, fmt(x(on10, off), 2))}`);
   }
   const lt = r.latency['loomtrace'] ?? [];
@@ -173,33 +174,8 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
   // The target is about measurements 1 (drain) and 4 (end to end); the traced drains hold a
   // 65,536-span export queue on purpose and are shown apart.
   const workerPeaks = Object.entries(r.workerRssMb).filter(([k]) => k.startsWith('drain loomtrace') || /^e2e .*worker$/.test(k)).map(([, v]) => v);
-  L.push(`- Worker peak RSS ≤ 150 MB (during 1 and 4): ${verdict(Math.max(...workerPeaks) <= 150, `highest ${fmt(Math.max(...workerPeaks))} MB`)}`);
+  L.push(`- Worker peak RSS ≤ 150 MB (issue 6; during 1 and 4): ${verdict(Math.max(...workerPeaks) <= 150, `highest ${fmt(Math.max(...workerPeaks))} MB`)}`);
   L.push('');
   L.push(...analysis(r));
   return L.join('\n');
-}
-
-/** Why the misses happen and what would close them, with this run's figures. */
-function analysis(r: Report): string[] {
-  const L: string[] = ['## Why, and what would close the gaps', ''];
-  const t = r.tracing;
-  if (t) {
-    const cpu = (k: string) => median(t.cpuUs[k] ?? []);
-    const off = cpu('off');
-    const on100 = cpu('on100');
-    const on10 = cpu('on10');
-    const spans = Object.entries(t.spansPerEvent).filter(([n]) => !n.startsWith('batch') && !n.startsWith('pg')).reduce((a, [, c]) => a + c, 0);
-    const perSpan = (on100 - off) / Math.max(1, spans);
-    const d1 = x(median(r.drain['loomtrace:1'] ?? []), median(r.drain['graphile:1'] ?? []));
-    const d2 = x(median(r.drain['loomtrace:2'] ?? []), median(r.drain['graphile:2'] ?? []));
-    L.push(`- **Drain.** ${fmt(d1, 2)}× graphile-worker with one worker process and ${fmt(d2, 2)}× with two (target 2.0×). Since migration 000040 (decision 0008) a pending event waits as a narrow row in \`outbox_queue\` that the claim deletes, each batch has one lease row, and the claim and the ack update the outbox row in place (HOT: no index entries); before it both updates wrote a new row version into every index and the ratio was 1.11× / 1.03×. The claim → ack cycle alone now runs 2.4× the old layout (\`node dist/bench/queueLayout.js\`), so what is left of each event is spread over both sides: the loomtrace worker process spends ${fmt(off, 1)} µs of CPU per event (graphile-worker's: ${fmt(cpu('graphile'), 1)} µs), mostly the driver parsing the claimed rows (each carries its payload and trace context) and garbage collection, and Postgres a comparable amount (the queue row's delete, two HOT updates with their WAL, the commits), on the same 2 cores. A fully successful batch is acked by its lease token (the lease row names its events), so the ack no longer sends or reads back 500 ids (with the array-mode claim: −12% worker CPU per event, +6% drain, A/B). Measured and not taken: \`synchronous_commit=off\` for the queue's own statements (+5–8%; it would be safe — a Postgres crash could only re-deliver, never lose, an event — but it changes what an acked row promises); batch 1,000 instead of 500 (no gain); a third batch in flight (no gain). What would close the rest: fewer bytes per claimed row (the payload fetched by the sink only when it needs it, at the cost of a second query for sinks that do), or Postgres on its own cores.`);
-    L.push(`- **Tracing at 100%.** Each sampled event keeps the ${fmt(spans, 1)} spans design.md asks for (process, queue wait, claim, write, ack) plus its share of the batch trace. Since decision 0007 they skip the SDK's Span objects, span processor and OTLP transformer: the worker encodes them straight to OTLP (the same spans, field by field, checked by test/event-spans.test.ts) and posts them to the same endpoint. Measured here: ${fmt(on100 - off, 1)} µs of worker CPU per event over untraced, ${fmt(perSpan, 1)} µs per span with export (on the SDK path it was ~77 µs per event, ~15 µs per span). What remains: ~3 µs per event of encoding (\`node dist/bench/eventSpans.js\`), the HTTP export of ~1.8 KB per event and the receiver decoding it on the same 2 cores, garbage collection, and the JIT warming the traced path inside a drain that lasts well under a second (with 100,000 events per run the ratio was 0.73 at 100% and 0.95 at 10%, one run, decision 0007).`);
-    L.push(`- **Tracing at 10%.** ${fmt(on10 - off, 1)} µs per event over untraced, of which about ${fmt((on100 - off) / 10, 1)} µs is the sampled tenth; the rest is the SDK being on at all (the AsyncLocalStorage context manager on every promise, the pg instrumentation on the claim and ack, the batch spans). A change its producer sampled out costs no span at all with a parent-based sampler.`);
-  }
-  for (const e of r.e2e) {
-    L.push(`- **End to end.** The API's PATCH response p99 is ${fmt(percentile(e.responses, 99), 1)} ms of the ${fmt(percentile(e.samples, 99), 1)} ms; from the response to visible in search takes p50 ${fmt(percentile(e.afterResponse, 50), 1)} ms, p99 ${fmt(percentile(e.afterResponse, 99), 1)} ms. The tail is the API process (Fastify, the transaction, the span export) on 2 cores shared with Postgres and the load generator, not the outbox.`);
-  }
-  L.push('- **Noise.** These machines are shared (see the load average above); absolute figures have moved by up to 2× between runs of the same thing on a busy machine. The ratios come from runs alternated within this one script; the CPU-per-event figures are the steadiest.');
-  L.push('', 'Profiling aids: `BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" npm run bench` profiles the worker processes; `node dist/bench/queueLayout.js` times the claim → ack cycle alone in five table layouts (decision 0008); `node dist/bench/explainClaim.js` prints the plans; `node dist/bench/render.js` re-renders this file from the last run\'s figures (.loomtrace/bench-last.json).', '');
-  return L;
 }
