@@ -11,6 +11,8 @@
  *   not need it (the drain's no-op sink; a sink that reads the source of truth) would see.
  * - C `payload-after`: B, then one `select id, payload … where id = any($1)` per batch: what a
  *   sink that needs the payload would pay for fetching it itself.
+ * - D `no-commit-ts`: A without the commit timestamp lookup (the claim a server without
+ *   `track_commit_timestamp` runs): what the queue wait's exact start costs.
  *
  * Prints events/s, this process's CPU per event (the driver parsing rows), Postgres CPU per
  * event and WAL bytes per event, medians. Nothing here changes the outbox package.
@@ -28,10 +30,10 @@ const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const BATCH = 500;
 
 /** The real claim statement's text, captured from claimEvents with a recording Queryable. */
-async function claimText(): Promise<string> {
+async function claimText(commitTimestamps: boolean): Promise<string> {
   let text = '';
   const rec = { query: async (q: { text: string }) => ((text = q.text), { rows: [] }) };
-  await claimEvents(rec as never, { projection: 'search', limit: 1, leaseToken: randomUUID(), owner: 'x', leaseMs: 1, commitTimestamps: true });
+  await claimEvents(rec as never, { projection: 'search', limit: 1, leaseToken: randomUUID(), owner: 'x', leaseMs: 1, commitTimestamps });
   return text;
 }
 
@@ -45,7 +47,7 @@ const ACK = `with lease as (
   )
   select count(*)::int as n from acked`;
 
-type Variant = 'payload' | 'no-payload' | 'payload-after';
+type Variant = 'payload' | 'no-payload' | 'payload-after' | 'no-commit-ts';
 
 async function enqueue(pool: Pool, n: number): Promise<void> {
   await inTransaction(pool, async (tx) => {
@@ -85,14 +87,15 @@ const url = await pgh.database('bench_claimab');
 const pool = createPool({ connectionString: url, max: 4, applicationName: 'bench-claimab' });
 try {
   await migrateAll(pool);
-  const full = await claimText();
+  const full = await claimText(true);
   const texts: Record<Variant, string> = {
+    'no-commit-ts': await claimText(false),
     payload: full,
     'no-payload': full.replace('o.tracestate, o.payload, o.attempts', 'o.tracestate, null::jsonb as payload, o.attempts'),
     'payload-after': full.replace('o.tracestate, o.payload, o.attempts', 'o.tracestate, null::jsonb as payload, o.attempts'),
   };
   if (texts['no-payload'] === full) throw new Error('the claim statement changed: update claimAb.ts');
-  const variants: Variant[] = ['payload', 'no-payload', 'payload-after'];
+  const variants: Variant[] = ['payload', 'no-payload', 'payload-after', 'no-commit-ts'];
   const res = Object.fromEntries(variants.map((v) => [v, { rate: [] as number[], cpu: [] as number[], pgCpu: [] as number[], wal: [] as number[] }]));
   const probe = new CostProbe(url, !process.env['DATABASE_URL']);
   await probe.open();

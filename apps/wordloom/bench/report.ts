@@ -71,7 +71,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
   L.push('Written by `npm run bench` (bench/suite.ts); do not edit by hand. Re-run to refresh.', '');
   L.push('## Setup', '');
   L.push(`- Date: ${r.date}`);
-  L.push(`- Machine: ${r.machine}. The machine is shared with other work: figures are noisy, compare the ratios.`);
+  L.push(`- Machine: ${r.machine}. The machine is shared with other work: figures are noisy, compare the ratios. A load average well above 2 means the 2 cores are oversubscribed and every absolute figure (events/s, req/s, latencies) is far below what the same code does on a quiet machine.`);
   L.push(`- Node ${r.node}; PostgreSQL ${r.postgres}, one server for every system, one database each`);
   L.push(`- Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   L.push(`- Command: \`npm run bench\` (one system at a time, order rotated every repetition; each figure is the median of ${r.runs} runs). \`npm run bench:drain\` runs issue 2's drain alone (loomtrace, 1 worker process, tracing off, median of 3, same method). \`DATABASE_URL\` makes both use that server instead of the embedded one.`);
@@ -97,7 +97,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
     L.push('## 2. Tracing cost (loomtrace drain, 1 worker process)', '');
     L.push('The worker process starts the real OpenTelemetry SDK exactly as `dist/src/cli/worker.js` does (src/cli/telemetry.ts: NodeSDK, pg instrumentation, OTLP http/protobuf; the SDK\'s spans and each sampled event\'s five spans encoded to OTLP by src/tracing/otlp, decisions 0007 and 0009) and exports to a local OTLP receiver that counts every span afterwards. Each event carries its own producer trace context (as the API stores it), sampled for all events (100%) or one in ten (10%, `parentbased_traceidratio`).', '');
     const cpu = (k: string) => fmt(median(t.cpuUs[k] ?? []), 1);
-    L.push('| mode | events/s | ratio to tracing off | worker CPU per event (from go to shutdown, flush included) | spans received per run |');
+    L.push('| mode | events/s | ratio to tracing off | worker CPU per event (from the backlog commit to shutdown, flush included) | spans received per run |');
     L.push('|---|---:|---:|---:|---:|');
     L.push(`| tracing off | ${fmt(off)} | 1.00 | ${cpu('off')} µs | – |`);
     L.push(`| tracing on, 100% | ${fmt(on100)} | ${fmt(x(on100, off), 2)} | ${cpu('on100')} µs | ${fmt(median(t.spans['on100'] ?? []))} |`);
