@@ -1,11 +1,16 @@
 /**
  * One worker process of a drain or latency run: `node dist/bench/drainChild.js <system> <url>`,
- * forked by the bench with an IPC channel. It prepares, says `ready`, starts consuming on `go`,
- * reports how many events its handler has seen (`progress`), and on `stop` shuts down cleanly
- * (flushing spans when tracing is on) and reports its peak RSS.
+ * forked by the bench with an IPC channel. Every system is started the same way before any
+ * clock runs: its consumer fully started (loomtrace's OutboxWorker, graphile-worker's runner,
+ * pg-boss started with its workers registered), idle on an empty queue, then it says `ready`.
+ * The bench warms it with a small drain, then sends `arm`: the child zeroes its counters and
+ * reports the epoch time of its first handler start after that (`first`). It reports how many
+ * events its handler has seen (`progress`), and on `stop` shuts down cleanly (flushing spans
+ * when tracing is on) and reports its peak RSS and CPU time since `arm`.
  *
- * Systems: `loomtrace` (OutboxWorker, no-op sink), `graphile` (graphile-worker with the fast
- * settings its performance docs give), `pgboss` (pg-boss work() with batch fetch).
+ * Systems: `loomtrace` (OutboxWorker, no-op sink, LISTEN/NOTIFY), `graphile` (graphile-worker
+ * 0.18 with the fast settings of its performance docs, LISTEN/NOTIFY), `pgboss` (pg-boss 12
+ * work() with batch fetch, LISTEN/NOTIFY wake-up and burst mode).
  * BENCH_TRACING=1 starts the real OpenTelemetry SDK as the worker process does
  * (src/cli/telemetry.ts, configured by the OTEL_* variables the parent sets).
  */
@@ -23,9 +28,15 @@ const send = (m: object) => process.send?.(m);
 
 let seen = 0;
 let lastSent = -1;
+/** Epoch ms of the first handler start since `arm` (the drain's clock starts there). */
+let first: number | undefined;
 /** Handler start times (epoch ms) keyed by the producer's sample id, for pick-up latency. */
 const starts: [number, number][] = [];
 const onHandle = (n: number, sampleIds?: (number | undefined)[]) => {
+  if (first === undefined) {
+    first = performance.timeOrigin + performance.now();
+    send({ type: 'first', t: first });
+  }
   seen += n;
   if (sampleIds) {
     const t = performance.timeOrigin + performance.now();
@@ -39,7 +50,6 @@ const sampleOf = (payload: unknown): number | undefined => {
 };
 const latencyMode = opts['latency'] === 1;
 
-let begin: () => Promise<void>;
 let end: () => Promise<void>;
 
 if (system === 'loomtrace') {
@@ -63,7 +73,7 @@ if (system === 'loomtrace') {
     },
   });
   await pool.query('select 1');
-  begin = () => worker.start();
+  await worker.start();
   end = async () => {
     await worker.stop();
     await pool.end();
@@ -71,10 +81,8 @@ if (system === 'loomtrace') {
 } else if (system === 'graphile') {
   const { run } = await import('graphile-worker');
   const { Logger } = await import('@graphile/logger');
-  let runner: Awaited<ReturnType<typeof run>> | undefined;
   const concurrency = opts['concurrency'] ?? 24;
-  begin = async () => {
-    runner = await run({
+  const runner = await run({
       connectionString: url,
       concurrency,
       maxPoolSize: concurrency + 1,
@@ -95,30 +103,32 @@ if (system === 'loomtrace') {
         },
       },
     });
-  };
   end = async () => {
-    await runner?.stop();
+    await runner.stop();
   };
 } else if (system === 'pgboss') {
-  const { default: PgBoss } = await import('pg-boss');
-  const boss = new PgBoss({ connectionString: url, max: 6, supervise: false, schedule: false, migrate: false });
+  const { PgBoss } = await import('pg-boss');
+  // pg-boss 12: `useListenNotify` wakes the workers of a `notify` queue (bench/systems.ts
+  // creates it so) the moment a job is inserted; polling stays as the backstop.
+  const boss = new PgBoss({ connectionString: url, max: 6, supervise: false, schedule: false, migrate: false, useListenNotify: true });
   boss.on('error', () => undefined);
   await boss.start();
-  begin = async () => {
-    const workers = opts['workers'] ?? 2;
-    const batchSize = opts['batchSize'] ?? 500;
-    for (let i = 0; i < workers; i++) {
-      let id = '';
-      id = await boss.work<{ sample?: number }>('bench', { batchSize, pollingIntervalSeconds: 0.5 }, async (jobs) => {
-        onHandle(jobs.length, latencyMode ? jobs.map((j) => sampleOf(j.data)) : undefined);
-        // Burst mode: a full batch means more is waiting, so fetch again at once instead of
-        // sleeping out the polling interval (pg-boss 10 has no LISTEN/NOTIFY).
-        if (jobs.length === batchSize && id) boss.notifyWorker(id);
-      });
-    }
-  };
+  await boss.work<{ sample?: number }>(
+    'bench',
+    {
+      batchSize: opts['batchSize'] ?? 500,
+      // Two fetch loops in this process, like loomtrace's two batches in flight.
+      localConcurrency: opts['workers'] ?? 2,
+      pollingIntervalSeconds: 0.5,
+      // Burst mode: while a fetch comes back full, fetch again at once.
+      burstWhenBatchFull: true,
+    },
+    async (jobs) => {
+      onHandle(jobs.length, latencyMode ? jobs.map((j) => sampleOf(j.data)) : undefined);
+    },
+  );
   end = async () => {
-    await boss.stop({ graceful: true, wait: true, close: true, timeout: 10_000 });
+    await boss.stop({ graceful: true, close: true, timeout: 10_000 });
   };
 } else {
   throw new Error(`unknown system ${system}`);
@@ -132,12 +142,15 @@ const progress = setInterval(() => {
 }, 2);
 progress.unref();
 
-/** CPU time at `go`: what the child reports excludes its start-up (module loading, SDK set-up). */
+/** CPU time at `arm`: what the child reports excludes its start-up and warm-up. */
 let cpuAtGo = process.cpuUsage();
 process.on('message', (m: { type: string }) => {
-  if (m.type === 'go') {
+  if (m.type === 'arm') {
     cpuAtGo = process.cpuUsage();
-    void begin().then(() => send({ type: 'started' }));
+    seen = 0;
+    lastSent = -1;
+    first = undefined;
+    send({ type: 'armed' });
   } else if (m.type === 'stop') {
     void (async () => {
       clearInterval(progress);

@@ -34,7 +34,7 @@ export async function startBenchPostgres(log: (s: string) => void = () => undefi
     while (!(await portFree(port))) port++;
     log(`starting embedded Postgres on 127.0.0.1:${port} in .loomtrace/bench-pg`);
     // Durable defaults (fsync, synchronous_commit on): what a user runs, not the test settings.
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(ROOT, '.loomtrace', 'bench-pg'), port, settings: { max_connections: '300' } });
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(ROOT, '.loomtrace', 'bench-pg'), port, settings: { max_connections: '300', shared_preload_libraries: 'pg_stat_statements' } });
     adminUrl = embedded.adminUrl;
   }
   const c = new pg.Client({ connectionString: adminUrl });

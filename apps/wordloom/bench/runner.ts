@@ -4,6 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { CostProbe, type CostDelta } from './cost.js';
 import { DIST, epochMs, sleep } from './env.js';
 import type { Producer, SystemName } from './systems.js';
 
@@ -12,6 +13,8 @@ const CHILD = path.join(DIST, 'bench', 'drainChild.js');
 interface Child {
   proc: ChildProcess;
   seen: number;
+  /** Epoch ms of the first handler start since `arm`. */
+  first?: number;
   next(type: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   onPicked?: (starts: [number, number][]) => void;
 }
@@ -46,6 +49,7 @@ function startChild(system: SystemName, url: string, opts: Record<string, number
   proc.on('message', (m: Record<string, unknown>) => {
     const type = String(m['type']);
     if (type === 'progress') child.seen = Number(m['seen']);
+    else if (type === 'first') child.first = Number(m['t']);
     else if (type === 'picked') child.onPicked?.(m['starts'] as [number, number][]);
     else {
       const w = waiting.get(type);
@@ -81,13 +85,35 @@ export interface DrainResult {
   ms: number;
   perSecond: number;
   peakRssMb: number;
-  /** CPU time of the worker processes (user + system) from `go` to the end of their shutdown (span flush included), ms. */
+  /** CPU time of the worker processes (user + system) from `arm` to the end of their shutdown (span flush included), ms. */
   workerCpuMs: number;
+  /** Statements, WAL bytes and Postgres CPU from the backlog's commit to the end of the drain. */
+  cost: CostDelta;
+}
+
+/** Events each drain runs first, untimed, so that every system is warm when the clock starts. */
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 2_000);
+
+/** Waits until the handlers have seen `n` events and the database shows none unfinished; returns the epoch ms it saw that. */
+async function settled(p: Producer, children: Child[], n: number, deadline: number): Promise<number> {
+  while (children.reduce((s, c) => s + c.seen, 0) < n) {
+    if (Date.now() > deadline) throw new Error(`${p.name}: drain did not finish (seen ${children.map((c) => c.seen).join('+')} of ${n})`);
+    if (children.some((c) => c.proc.exitCode !== null)) throw new Error(`${p.name}: a worker process exited during the drain`);
+    await sleep(1);
+  }
+  // Handlers have seen everything; done means settled in the database.
+  while ((await p.remaining()) > 0) {
+    if (Date.now() > deadline) throw new Error(`${p.name}: events handled but not settled`);
+    await sleep(1);
+  }
+  return epochMs();
 }
 
 /**
- * Enqueues `n` events, starts `procs` worker processes, and times from `go` until the
- * handlers have seen every event and the database shows none unfinished.
+ * Starts `procs` worker processes on an empty queue (each system fully started: runner, pool,
+ * listener), warms them with an untimed drain of WARMUP events, then enqueues `n` events in
+ * one transaction and times from the first handler start (in any process) to the moment the
+ * database shows every event finished (acked / completed / deleted).
  */
 export async function drain(
   p: Producer,
@@ -98,30 +124,38 @@ export async function drain(
   sampledEvery?: number,
 ): Promise<DrainResult> {
   await p.clean();
-  await p.enqueueBulk(n, sampledEvery);
+  const probe = new CostProbe(p.url, !process.env['DATABASE_URL']);
+  await probe.open();
   const children = Array.from({ length: procs }, () => startChild(p.name, p.url, opts, env));
   try {
     await Promise.all(children.map((c) => c.next('ready')));
-    const t0 = epochMs();
-    for (const c of children) c.proc.send({ type: 'go' });
-    const deadline = Date.now() + 120_000;
-    while (children.reduce((s, c) => s + c.seen, 0) < n) {
-      if (Date.now() > deadline) throw new Error(`${p.name}: drain did not finish (seen ${children.map((c) => c.seen).join('+')} of ${n})`);
-      if (children.some((c) => c.proc.exitCode !== null)) throw new Error(`${p.name}: a worker process exited during the drain`);
-      await sleep(1);
+    if (WARMUP > 0) {
+      await p.enqueueBulk(WARMUP, sampledEvery);
+      await settled(p, children, WARMUP, Date.now() + 60_000);
     }
-    // Handlers have seen everything; done means settled in the database.
-    while ((await p.remaining()) > 0) {
-      if (Date.now() > deadline) throw new Error(`${p.name}: events handled but not settled`);
-      await sleep(1);
-    }
-    const ms = epochMs() - t0;
+    for (const c of children) c.proc.send({ type: 'arm' });
+    await Promise.all(
+      children.map(async (c) => {
+        await c.next('armed');
+        c.seen = 0;
+        delete c.first;
+      }),
+    );
+    await p.enqueueBulk(n, sampledEvery);
+    const before = await probe.snapshot();
+    const tEnd = await settled(p, children, n, Date.now() + 180_000);
+    const cost = await probe.since(before);
+    // The clock starts at the earliest first handler start; a process that got no event never reports one.
+    const t0 = Math.min(...children.map((c) => c.first ?? Infinity));
+    const ms = tEnd - t0;
     const cpu: number[] = [];
     const rss = await stopAll(children, cpu);
-    return { events: n, ms, perSecond: (n * 1000) / ms, peakRssMb: Math.max(0, ...rss), workerCpuMs: cpu.reduce((a, b) => a + b, 0) };
+    return { events: n, ms, perSecond: (n * 1000) / ms, peakRssMb: Math.max(0, ...rss), workerCpuMs: cpu.reduce((a, b) => a + b, 0), cost };
   } catch (err) {
     for (const c of children) c.proc.kill('SIGKILL');
     throw err;
+  } finally {
+    await probe.close().catch(() => undefined);
   }
 }
 
@@ -148,12 +182,12 @@ export async function pickupLatency(
       };
       running.push(r);
       await child.next('ready');
-      child.proc.send({ type: 'go' });
-      await child.next('started');
       out.set(p.name, []);
     }
     await sleep(300);
-    for (let i = 0; i < count; i++) {
+    // The first WARM samples of each system warm it (JIT, pool, listener) and are not kept.
+    const WARM = 20;
+    for (let i = 0; i < count + WARM; i++) {
       for (const r of running) {
         const t0 = epochMs();
         await r.p.enqueueOne(i);
@@ -165,7 +199,7 @@ export async function pickupLatency(
             setTimeout(resolve, 20);
           });
         }
-        out.get(r.p.name)!.push(r.starts.get(i)! - t0);
+        if (i >= WARM) out.get(r.p.name)!.push(r.starts.get(i)! - t0);
         // Let the worker go idle again (and completion batching settle) before the next one.
         await sleep(15 + Math.random() * 10);
       }

@@ -10,11 +10,13 @@ import path from 'node:path';
 import { apiThroughput, endToEnd, type ApiResult, type E2eResult } from './e2e.js';
 import { ROOT, fmt, percentile, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
-import { drain, pickupLatency } from './runner.js';
-import { renderReport, type Report } from './report.js';
+import { drain, pickupLatency, type DrainResult } from './runner.js';
+import { renderReport, type PerEvent, type Report } from './report.js';
 import { LABEL, SYSTEMS, producer, type Producer, type SystemName } from './systems.js';
 
-const N = Number(process.env['BENCH_EVENTS'] ?? 20_000);
+const N = Number(process.env['BENCH_EVENTS'] ?? 100_000);
+/** End-to-end rates (PATCH/s), each its own run: BENCH_E2E_RATES=200,1000. */
+const E2E_RATES = (process.env['BENCH_E2E_RATES'] ?? '200,1000').split(',').map(Number).filter((n) => n > 0);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 200);
 const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter(Boolean);
@@ -29,6 +31,16 @@ const SETTINGS: Record<SystemName, Record<string, number>> = {
   pgboss: { batchSize: 500, workers: 2 },
 };
 
+/** A drain's cost per event: worker CPU, Postgres statements, WAL bytes, Postgres CPU. */
+const costOf = (r: DrainResult): PerEvent => ({
+  workerCpuUs: (r.workerCpuMs * 1000) / r.events,
+  statements: r.cost.statements === undefined ? null : r.cost.statements / r.events,
+  walBytes: r.cost.walBytes / r.events,
+  pgCpuUs: r.cost.pgCpuMs === undefined ? null : (r.cost.pgCpuMs * 1000) / r.events,
+});
+const costLine = (c: PerEvent) =>
+  `worker CPU ${fmt(c.workerCpuUs, 1)} µs/event, Postgres CPU ${c.pgCpuUs === null ? 'n/a' : fmt(c.pgCpuUs, 1)} µs/event, ${c.statements === null ? 'n/a' : fmt(c.statements * 1000, 0)} statements/1,000 events, ${fmt(c.walBytes, 0)} WAL bytes/event`;
+
 const pgh = await startBenchPostgres(log);
 const report: Report = {
   date: new Date().toISOString(),
@@ -39,9 +51,11 @@ const report: Report = {
   runs: RUNS,
   samples: SAMPLES,
   drain: {},
+  cost: {},
+  warmup: Number(process.env['BENCH_WARMUP'] ?? 2_000),
   tracing: undefined,
   latency: {},
-  e2e: undefined,
+  e2e: [],
   api: undefined,
   workerRssMb: {},
   versions: Object.fromEntries(
@@ -65,8 +79,9 @@ try {
         for (const s of order) {
           const r = await drain(producers[s], N, procs, SETTINGS[s]);
           rates[s].push(r.perSecond);
+          (report.cost[`${s}:${procs}`] ??= []).push(costOf(r));
           report.workerRssMb[`drain ${LABEL[s]} ×${procs}`] = Math.max(report.workerRssMb[`drain ${LABEL[s]} ×${procs}`] ?? 0, r.peakRssMb);
-          log(`  ${procs} proc  ${LABEL[s].padEnd(16)} ${fmt(r.perSecond).padStart(8)} events/s  (rss ${fmt(r.peakRssMb)} MB)`);
+          log(`  ${procs} proc  ${LABEL[s].padEnd(16)} ${fmt(r.perSecond).padStart(8)} events/s  (rss ${fmt(r.peakRssMb)} MB; ${costLine(costOf(r))})`);
         }
       }
       for (const s of SYSTEMS) report.drain[`${s}:${procs}`] = rates[s];
@@ -108,7 +123,8 @@ try {
           : await drain(producers.loomtrace, N, 1, SETTINGS.loomtrace, m.env, m.every);
         rates[m.key]!.push(r.perSecond);
         cpuUs[m.key]!.push((r.workerCpuMs * 1000) / N);
-        let note = `, worker CPU ${fmt((r.workerCpuMs * 1000) / N, 1)} µs/event`;
+        (report.cost[`tracing ${m.key}`] ??= []).push(costOf(r));
+        let note = `; ${costLine(costOf(r))}`;
         if (m.key.startsWith('on')) {
           const counts = rx.count();
           const total = [...counts.values()].reduce((a, b) => a + b, 0);
@@ -134,13 +150,15 @@ try {
     }
   }
 
-  let e2e: E2eResult | undefined;
   if (want('e2e')) {
-    log(`\n## End to end: PATCH → visible in search, 200 req/s for 30 s, tracing on`);
-    e2e = await endToEnd(await pgh.database('bench_wordloom'), log, 200, Number(process.env['BENCH_E2E_SECONDS'] ?? 30));
-    report.e2e = e2e;
-    report.workerRssMb['e2e worker'] = e2e.workerRssMb;
-    report.workerRssMb['e2e api'] = e2e.apiRssMb;
+    for (const rate of E2E_RATES) {
+      const seconds = Number(process.env['BENCH_E2E_SECONDS'] ?? 30);
+      log(`\n## End to end: PATCH → visible in search, ${fmt(rate)} req/s for ${seconds} s, tracing on`);
+      const e2e: E2eResult = await endToEnd(await pgh.database('bench_wordloom'), log, rate, seconds);
+      report.e2e.push(e2e);
+      report.workerRssMb[`e2e ${rate}/s worker`] = e2e.workerRssMb;
+      report.workerRssMb[`e2e ${rate}/s api`] = e2e.apiRssMb;
+    }
   }
   let api: ApiResult | undefined;
   if (want('api')) {

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { makeWorkerUtils, type WorkerUtils } from 'graphile-worker';
-import PgBoss from 'pg-boss';
-import { createPool, type Pool } from '@loomtrace/outbox';
+import { PgBoss } from 'pg-boss';
+import { createPool, inTransaction, type Pool } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { enqueueMany } from '@loomtrace/outbox';
 import { insertEvents } from '@loomtrace/outbox/internal';
@@ -24,8 +24,10 @@ export interface Producer {
   /** Empties the queue tables and checkpoints, so every run starts from the same state. */
   clean(): Promise<void>;
   /**
-   * Enqueues n events in bulk. `sampledEvery`: when set, each event carries its own producer
-   * trace context (as if each came from its own API request), sampled for one in `sampledEvery`.
+   * Enqueues n events in bulk, in ONE transaction, so that the whole backlog becomes visible
+   * (and wakes the idle workers) at its commit. `sampledEvery`: when set, each event carries its
+   * own producer trace context (as if each came from its own API request), sampled for one in
+   * `sampledEvery`.
    */
   enqueueBulk(n: number, sampledEvery?: number): Promise<void>;
   /** Enqueues one event in its own transaction, carrying `sample` in its payload. */
@@ -36,6 +38,17 @@ export interface Producer {
 }
 
 const CHUNK = 5_000;
+
+/**
+ * Run at the end of each bulk enqueue, inside its transaction (ANALYZE counts the transaction's
+ * own rows): the planner then knows the backlog is there, as autovacuum would have told it in
+ * a system running steadily, instead of planning the claims for the empty table it last saw.
+ */
+const ANALYZE: Record<SystemName, string> = {
+  loomtrace: 'analyze loomtrace.outbox_queue, loomtrace.outbox',
+  graphile: 'analyze graphile_worker._private_jobs',
+  pgboss: 'analyze pgboss.job',
+};
 
 function loomEvent(i: number, sample?: number): EnqueueInput {
   return {
@@ -61,19 +74,22 @@ async function loomtrace(url: string): Promise<Producer> {
       await pool.query('checkpoint');
     },
     async enqueueBulk(n, sampledEvery) {
-      for (let from = 0; from < n; from += CHUNK) {
-        const events = Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => loomEvent(from + k));
-        if (sampledEvery === undefined) {
-          await enqueueMany(pool, events);
-        } else {
-          // One producer context per event, as the API stores it: a fresh trace each.
-          const ctx = events.map((_, k) => ({
-            traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${(from + k) % sampledEvery === 0 ? '01' : '00'}`,
-            tracestate: null,
-          }));
-          await insertEvents(pool, events, ctx);
+      await inTransaction(pool, async (tx) => {
+        for (let from = 0; from < n; from += CHUNK) {
+          const events = Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => loomEvent(from + k));
+          if (sampledEvery === undefined) {
+            await enqueueMany(tx, events);
+          } else {
+            // One producer context per event, as the API stores it: a fresh trace each.
+            const ctx = events.map((_, k) => ({
+              traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${(from + k) % sampledEvery === 0 ? '01' : '00'}`,
+              tracestate: null,
+            }));
+            await insertEvents(tx, events, ctx);
+          }
         }
-      }
+        await tx.query(ANALYZE.loomtrace);
+      });
     },
     async enqueueOne(sample) {
       await enqueueMany(pool, [loomEvent(sample, sample)]);
@@ -100,10 +116,17 @@ async function graphile(url: string): Promise<Producer> {
       await admin.query('checkpoint');
     },
     async enqueueBulk(n) {
-      for (let from = 0; from < n; from += CHUNK) {
-        const specs = Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => ({ identifier: 'bench', payload: benchPayload(from + k) }));
-        await utils.addJobs(specs);
-      }
+      // addJobs' own statement (graphile-worker 0.18 helpers.ts), on one client in one transaction.
+      await inTx(admin, async () => {
+        for (let from = 0; from < n; from += CHUNK) {
+          const specs = Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => ({ identifier: 'bench', payload: benchPayload(from + k) }));
+          await admin.query(
+            'select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)), false)',
+            [JSON.stringify(specs)],
+          );
+        }
+        await admin.query(ANALYZE.graphile);
+      });
     },
     async enqueueOne(sample) {
       await utils.addJob('bench', { ...benchPayload(sample), sample });
@@ -123,7 +146,10 @@ async function pgboss(url: string): Promise<Producer> {
   const boss = new PgBoss({ connectionString: url, max: 4, supervise: false, schedule: false });
   boss.on('error', () => undefined);
   await boss.start();
-  await boss.createQueue('bench').catch(() => undefined);
+  // `notify`: every insert into the queue sends a NOTIFY in its transaction (pg-boss 12); the
+  // workers listen (`useListenNotify`, bench/drainChild.ts).
+  await boss.createQueue('bench', { notify: true }).catch(() => undefined);
+  await boss.updateQueue('bench', { notify: true });
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   return {
@@ -136,9 +162,13 @@ async function pgboss(url: string): Promise<Producer> {
       await admin.query('checkpoint');
     },
     async enqueueBulk(n) {
-      for (let from = 0; from < n; from += CHUNK) {
-        await boss.insert(Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => ({ name: 'bench', data: benchPayload(from + k) })));
-      }
+      const db = { executeSql: (text: string, values?: unknown[]) => admin.query(text, values) };
+      await inTx(admin, async () => {
+        for (let from = 0; from < n; from += CHUNK) {
+          await boss.insert('bench', Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => ({ data: benchPayload(from + k) })), { db });
+        }
+        await admin.query(ANALYZE.pgboss);
+      });
     },
     async enqueueOne(sample) {
       await boss.send('bench', { ...benchPayload(sample), sample });
@@ -149,9 +179,20 @@ async function pgboss(url: string): Promise<Producer> {
     },
     async close() {
       await admin.end();
-      await boss.stop({ graceful: false, close: true, wait: true });
+      await boss.stop({ graceful: false, close: true });
     },
   };
+}
+
+async function inTx(c: pg.Client, fn: () => Promise<void>): Promise<void> {
+  await c.query('begin');
+  try {
+    await fn();
+    await c.query('commit');
+  } catch (err) {
+    await c.query('rollback').catch(() => undefined);
+    throw err;
+  }
 }
 
 export function producer(name: SystemName, url: string): Promise<Producer> {

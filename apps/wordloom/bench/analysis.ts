@@ -1,0 +1,76 @@
+/**
+ * The "why, and what would close the gaps" part of docs/BENCHMARKS.md, computed from one
+ * suite run: every miss with by how much, where the time goes per event (bench/cost.ts), and
+ * what would close it.
+ */
+import { fmt, median, percentile } from './env.js';
+import { costOf, type Report } from './report.js';
+
+const x = (a: number, b: number) => (b > 0 ? a / b : NaN);
+const gap = (ratio: number, target: number) => (ratio >= target ? 'met' : `missed by ${fmt((1 - ratio / target) * 100, 0)}% (${fmt(ratio, 2)} of ${fmt(target, 2)})`);
+
+export function analysis(r: Report): string[] {
+  const L: string[] = ['## Why, and what would close the gaps', ''];
+  const rate = (k: string) => median(r.drain[k] ?? []);
+  for (const procs of [1, 2]) {
+    const lt = costOf(r, `loomtrace:${procs}`);
+    const gw = costOf(r, `graphile:${procs}`);
+    if (!Number.isFinite(lt.workerCpuUs) || !Number.isFinite(gw.workerCpuUs)) continue;
+    const ratio = x(rate(`loomtrace:${procs}`), rate(`graphile:${procs}`));
+    const ltTotal = lt.workerCpuUs + (lt.pgCpuUs ?? NaN);
+    const gwTotal = gw.workerCpuUs + (gw.pgCpuUs ?? NaN);
+    L.push(
+      `- **Drain, ${procs} worker process${procs === 1 ? '' : 'es'}: ${fmt(ratio, 2)}× graphile-worker ${r.versions?.['graphile-worker'] ?? ''}, target 2.0×: ${gap(ratio, 2)}.** ` +
+        `Per event, loomtrace costs ${fmt(lt.workerCpuUs, 1)} µs of worker CPU and ${fmt(lt.pgCpuUs ?? NaN, 1)} µs of Postgres CPU (${fmt(ltTotal, 1)} µs together), ${fmt((lt.statements ?? NaN) * 1000, 1)} statements per 1,000 events and ${fmt(lt.walBytes)} WAL bytes; graphile-worker ${fmt(gw.workerCpuUs, 1)} + ${fmt(gw.pgCpuUs ?? NaN, 1)} = ${fmt(gwTotal, 1)} µs, ${fmt((gw.statements ?? NaN) * 1000, 1)} statements per 1,000 and ${fmt(gw.walBytes)} WAL bytes. ` +
+        `Loomtrace's worker spends ${fmt(gw.workerCpuUs - lt.workerCpuUs, 1)} µs per event ${lt.workerCpuUs <= gw.workerCpuUs ? 'less' : 'more'} than graphile-worker's, its Postgres work ${fmt(Math.abs((lt.pgCpuUs ?? NaN) - (gw.pgCpuUs ?? NaN)), 1)} µs ${(lt.pgCpuUs ?? 0) >= (gw.pgCpuUs ?? 0) ? 'more' : 'less'}; with two batches in flight the worker and Postgres overlap, so throughput follows the larger side more than the sum (both share the 2 cores, with the other work on this machine). ` +
+        `Both already run about 2 statements per 500 events (loomtrace: one claim, one ack by lease token; graphile-worker: one batched fetch, one batched completion), so the statement count is not where the gap is; ` +
+        `2.0× would need loomtrace at ≤ ${fmt(gwTotal / 2, 1)} µs of CPU per event in all, ${fmt(ltTotal - gwTotal / 2, 1)} µs less than now. ` +
+        `Where it goes: Postgres spends its share on the claim (the queue row's delete, the outbox row's HOT update, the lease row with the batch's ids) and the ack (a second HOT update of every row, which keeps the acked row for the diagnosis and replay, where graphile-worker deletes its job), and writes ${fmt(lt.walBytes)} bytes of WAL per event for it; the worker's share is mostly the driver parsing the claimed rows (payload, attributes and trace context per row) and garbage collection.`,
+    );
+  }
+  L.push(
+    '- **Measured for issue 14 (c): the claim without the payload** (`node dist/bench/claimAb.js`: the real claim → ack-by-token cycle alone, 2 connections, batch 500, 100,000 events, variants alternated, median of 3, 2026-11-29 on Node 24 at load average ~16). Without the payload in the claimed rows: 0.99× the rate of the claim as it is, client CPU 7.9 → 6.7 µs per event (−15%), Postgres CPU not lower (35.2 vs 43.4 µs, within the noise); with the payload fetched afterwards by a second statement per batch (what a sink that needs it would pay): 0.62×; without the commit-timestamp lookup: 0.77× (noise: it does strictly less). So fewer bytes per claimed row saves about 1 µs of worker CPU per event and does not move the drain toward 2.0×: the gap is on the Postgres side (above), and every real sink (Postgres, Elasticsearch, OpenSearch) reads the payload. Nothing was changed in the outbox.',
+  );
+  L.push(
+    '- **What would close the drain gap** (none is done here): the Postgres work per event, which is where loomtrace is heavier than graphile-worker: a smaller outbox row to update twice (the lease columns moved to the lease row, so the ack only flips state), or no second update at all (the ack deletes the lease row only and an event counts as done when it is in neither the queue nor a lease — a layout change that the diagnosis, replay and reclaim history would have to follow); `synchronous_commit=off` for the queue\'s own statements (+5–8% when measured before; a crash could only re-deliver, never lose, an event, but it changes what an acked row promises); or Postgres on its own cores, which takes the Postgres half off the workers\' CPU.',
+  );
+
+  const t = r.tracing;
+  if (t) {
+    const off = median(t.rates['off'] ?? []);
+    const on100 = median(t.rates['on100'] ?? []);
+    const on10 = median(t.rates['on10'] ?? []);
+    const cOff = costOf(r, 'tracing off');
+    const c100 = costOf(r, 'tracing on100');
+    const c10 = costOf(r, 'tracing on10');
+    const spans = Object.entries(t.spansPerEvent).filter(([n]) => !n.startsWith('batch') && !n.startsWith('pg')).reduce((a, [, c]) => a + c, 0);
+    L.push(
+      `- **Tracing at 100%: ${fmt(x(on100, off), 2)} of untraced, target 0.80: ${gap(x(on100, off), 0.8)}.** ${fmt(c100.workerCpuUs - cOff.workerCpuUs, 1)} µs of worker CPU per event over untraced (${fmt(c100.workerCpuUs, 1)} vs ${fmt(cOff.workerCpuUs, 1)} µs) for ${fmt(spans, 1)} spans per event (process, queue wait, claim, write, ack; encoded straight to OTLP, decision 0007) and their HTTP export of ~1.8 KB per event to a receiver on the same 2 cores; Postgres CPU per event ${fmt(c100.pgCpuUs ?? NaN, 1)} vs ${fmt(cOff.pgCpuUs ?? NaN, 1)} µs (the pg instrumentation adds no statement). ${spans < 4.99 ? `Of the 5 spans per event, ${fmt(spans, 2)} reached the receiver: the exporter's queue (65,536 spans) overflowed while a backlog of ${fmt(r.events)} drained and it logged the spans it dropped (never exported, so their export cost is missing: the traced rate is flattering). ` : ''}What would close it: fewer spans per sampled event (the claim and ack spans as events or attributes on the process span: 3 spans instead of 5, ~40% of the encoding and export), or the export off the worker's event loop (a worker thread encoding and posting).`,
+    );
+    L.push(
+      `- **Tracing at 10% parent-based: ${fmt(x(on10, off), 2)} of untraced, target 0.95: ${gap(x(on10, off), 0.95)}.** ${fmt(c10.workerCpuUs - cOff.workerCpuUs, 1)} µs per event over untraced, of which about ${fmt((c100.workerCpuUs - cOff.workerCpuUs) / 10, 1)} µs is the sampled tenth; the rest is the SDK being on at all (the AsyncLocalStorage context manager on every promise, the pg instrumentation on the claim and ack, the batch spans). What would close it: the batch's claim and ack run with tracing suppressed when no event of the batch is sampled.`,
+    );
+  }
+  for (const e of r.e2e) {
+    const p99 = percentile(e.samples, 99);
+    L.push(
+      `- **End to end at ${fmt(e.rate)} PATCH/s: p50 ${fmt(percentile(e.samples, 50), 1)} ms, p99 ${fmt(p99, 1)} ms, target p99 ≤ 25 ms: ${p99 <= 25 ? 'met' : `missed by ${fmt(p99 - 25, 1)} ms`}.** Of it, due → PATCH response p50 ${fmt(percentile(e.responses, 50), 1)} ms, p99 ${fmt(percentile(e.responses, 99), 1)} ms (the API: Fastify, the transaction with the outbox insert, the commit, the span export, on 2 cores shared with Postgres, the worker, the load generator and the receiver); response → visible in search p50 ${fmt(percentile(e.afterResponse, 50), 1)} ms, p99 ${fmt(percentile(e.afterResponse, 99), 1)} ms (the outbox: notify, claim, search write, ack, and the 1 ms poll). ${e.errors} errors, ${fmt(e.visible)} of ${fmt(e.sent)} seen.${p99 > 25 ? ' The API is the part that falls behind: an open-loop generator keeps sending while responses queue, so the response time grows for the rest of the run once the API cannot keep up. What would close it: the API\'s per-request CPU (section 5 measures its ceiling with 16 connections), and the load generator and receiver off the API\'s cores.' : ''}`,
+    );
+  }
+  if (r.api) {
+    const ratio = x(median(r.api.on), median(r.api.off));
+    L.push(
+      `- **API PATCH traced: ${fmt(ratio, 2)} of untraced, target 0.90: ${gap(ratio, 0.9)}.** ${fmt(median(r.api.off))} → ${fmt(median(r.api.on))} req/s; per request that is ${fmt(1e6 / median(r.api.on) - 1e6 / median(r.api.off), 0)} µs more of the machine's time with tracing on (the HTTP server span, the transaction span, the pg spans and the producer span, encoded to OTLP at their end: decision 0009; the context manager on every promise).${ratio < 0.9 ? ' What would close it: fewer spans per request (the pg instrumentation spans inside the transaction folded into it as attributes), and the export on a worker thread.' : ''}`,
+    );
+  }
+  const lt = r.latency['loomtrace'] ?? [];
+  const gl = r.latency['graphile'] ?? [];
+  if (lt.length && gl.length) {
+    L.push(
+      `- **Pick-up: p50 ${fmt(percentile(lt, 50), 2)} vs ${fmt(percentile(gl, 50), 2)} ms, p99 ${fmt(percentile(lt, 99), 2)} vs ${fmt(percentile(gl, 99), 2)} ms (loomtrace vs graphile-worker).** Both wake on LISTEN/NOTIFY and then run one claim; the difference is the claim statement (loomtrace's deletes the queue row, updates the outbox row, inserts the lease row) against graphile-worker's get_job, and at this scale within the noise of a shared machine.`,
+    );
+  }
+  L.push('- **Noise.** These machines are shared (see the load average above); absolute figures move by 2× and more between runs. The ratios come from runs alternated within this one script; the CPU-per-event figures are the steadiest.');
+  L.push('', 'Profiling aids: `BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" npm run bench` profiles the worker processes; `node dist/bench/queueLayout.js` times the claim → ack cycle alone in five table layouts (decision 0008); `node dist/bench/explainClaim.js` prints the plans; `node dist/bench/render.js` re-renders this file from the last run\'s figures (.loomtrace/bench-last.json).', '');
+  return L;
+}
