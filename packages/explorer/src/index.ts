@@ -2,12 +2,13 @@
  * @loomtrace/explorer: the OTLP/HTTP receiver, span store, query API and UI, listed by name.
  */
 export { startExplorer } from './explorer.js';
-export type { RunningExplorer } from './explorer.js';
+export type { RunningExplorer, ExplorerDeclarations } from './explorer.js';
 export { compileExplorerOptions, explorerOptionsFromEnv, isLoopback } from './options.js';
 export type { ExplorerOptions, ExplorerOptionsInput, Limits } from './options.js';
 export { migrateExplorer, EXPLORER_MIGRATIONS } from './migrate.js';
-export { diagnoseBlock } from './query/diagnosis.js';
-export type { Diagnosis } from './query/diagnosis.js';
+export { diagnose, holdsVersion } from './query/diagnosis.js';
+export type { Diagnosis, VerdictKind, Step } from './query/diagnosis.js';
+export { findPipeline, describePipelines } from './query/pipelines.js';
 export { listEvents, replayEvent } from './query/replay.js';
 export { selectTraceJson } from './query/sql/traceSpans.js';
 export { pruneByAge, pruneBySize, pruneResources } from './store/sql/pruneSpans.js';

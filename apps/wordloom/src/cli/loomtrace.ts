@@ -7,8 +7,19 @@
 import { runCli } from '@loomtrace/explorer/cli';
 import { embeddedUrl, loadConfig } from './config.js';
 import { EmbeddedPasswordError } from '../db/embeddedPassword.js';
+import { loadOpsConfig } from './metrics.js';
+import { searchTargetOf, wordloomPipelines } from '../pipeline.js';
 
 const config = loadConfig();
+let ops: ReturnType<typeof loadOpsConfig>;
+try {
+  ops = loadOpsConfig();
+} catch (err) {
+  process.stderr.write(`loomtrace: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+// Closed when the process exits (the command's pool ends first; a cluster client holds sockets).
+const declared: { close(): Promise<void> }[] = [];
 const argv = process.argv.slice(2);
 let databaseUrl = config.databaseUrl;
 const wantsHelp = argv.length === 0 || argv[0] === 'help' || argv[0] === '--help';
@@ -22,12 +33,17 @@ if (!databaseUrl && !wantsHelp) {
     process.exit(2);
   }
 }
-process.exit(
-  await runCli(argv, {
-    databaseUrl,
-    databaseHint: 'DATABASE_URL, or the embedded Postgres of `npm start`',
-    extraCommands: {
-      rebuild: { summary: 'rebuild the search projection from the source of truth (all, or --library <id>), never regressing a version', load: () => import('./commands/rebuild.js') },
-    },
-  }),
-);
+const code = await runCli(argv, {
+  databaseUrl,
+  pipelines: (pool) => {
+    const w = wordloomPipelines(pool, searchTargetOf(ops));
+    declared.push(w);
+    return w.pipelines;
+  },
+  databaseHint: 'DATABASE_URL, or the embedded Postgres of `npm start`',
+  extraCommands: {
+    rebuild: { summary: 'rebuild the search projection from the source of truth (all, or --library <id>), never regressing a version', load: () => import('./commands/rebuild.js') },
+  },
+  });
+await Promise.all(declared.map((d) => d.close().catch(() => undefined)));
+process.exit(code);

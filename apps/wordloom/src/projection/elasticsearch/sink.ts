@@ -14,14 +14,17 @@ import { SpanKind } from '@opentelemetry/api';
 import { ProjectionError, parseRetryAfter, type ItemOutcome } from '@loomtrace/outbox';
 import * as sc from '../../semconv.js';
 import { withSpan } from '@loomtrace/outbox';
-import type { Sink } from '@loomtrace/outbox';
+import type { ProjectedState, ProjectionInspector, Sink } from '@loomtrace/outbox';
 import type { OutboxEvent } from '@loomtrace/outbox';
 import { applyBulkResponse, bulkOperations, type BulkResponseBody } from './bulk.js';
+import { projectedFromGet, type GetDocumentResponse } from './inspect.js';
 
 /** What the sink needs from a cluster client; one adapter per official client. */
 export interface ClusterClient {
   readonly system: 'elasticsearch' | 'opensearch';
   bulk(operations: object[], signal: AbortSignal): Promise<{ statusCode: number; headers: Record<string, unknown>; body: BulkResponseBody }>;
+  /** A document GET without its source (404 answered, not thrown). */
+  getDocument(index: string, id: string, signal?: AbortSignal): Promise<GetDocumentResponse>;
   indexExists(index: string): Promise<boolean>;
   createIndex(index: string, body: { settings: object; mappings: object }): Promise<void>;
   ping(): Promise<void>;
@@ -71,7 +74,7 @@ export function fromClientError(err: unknown): unknown {
   return err;
 }
 
-export class ClusterSearchSink implements Sink {
+export class ClusterSearchSink implements Sink, ProjectionInspector {
   readonly name: string;
   readonly system: string;
   private indexReady: Promise<void> | undefined;
@@ -139,6 +142,11 @@ export class ClusterSearchSink implements Sink {
       }
     }
     return outcomes;
+  }
+
+  /** What the index holds for one block: its external version, from a document GET. */
+  async inspect(blockId: string, signal?: AbortSignal): Promise<ProjectedState | null> {
+    return projectedFromGet(this.system, this.options.index, await this.client.getDocument(this.options.index, blockId, signal));
   }
 
   async ping(): Promise<void> {
