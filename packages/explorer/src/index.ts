@@ -16,3 +16,5 @@ export { ExportTraceServiceRequest, ExportTraceServiceResponse } from './otlp/pr
 export { runCli, COMMANDS } from './cli/main.js';
 export type { CliOptions } from './cli/main.js';
 export type { CliCommand, CliContext } from './cli/context.js';
+export { assertTraceShape, checkTraceShape, formatShapeReport, normalizeSpans, spansFromOtlpJson, tracesWith } from './check/shape.js';
+export type { CheckSpan, ShapeProblem, ShapeProblemKind, ShapeReport } from './check/shape.js';

@@ -22,7 +22,8 @@ try {
 const declared: { close(): Promise<void> }[] = [];
 const argv = process.argv.slice(2);
 let databaseUrl = config.databaseUrl;
-const wantsHelp = argv.length === 0 || argv[0] === 'help' || argv[0] === '--help';
+// `check --file` reads a capture: it needs no database.
+const wantsHelp = argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || (argv[0] === 'check' && argv.includes('--file'));
 if (!databaseUrl && !wantsHelp) {
   try {
     databaseUrl = embeddedUrl(config);

@@ -11,5 +11,7 @@ export interface CliContext {
 
 export type CliCommand = {
   readonly summary: string;
+  /** The command can run without a database (e.g. on a file); its context's databaseUrl is then ''. */
+  readonly databaseOptional?: boolean;
   readonly load: () => Promise<{ run(args: string[], ctx: CliContext): Promise<number> }>;
 };

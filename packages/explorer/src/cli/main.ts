@@ -6,6 +6,7 @@ import type { CliCommand, CliContext, PipelineFactory } from './context.js';
 
 export const COMMANDS: Readonly<Record<string, CliCommand>> = Object.freeze({
   why: { summary: 'why is an aggregate (not) in its projection? `why <aggregate-type> <id> [--projection P] [--version N] [--json]`; exit 0 when it holds the current version', load: () => import('./commands/why.js') },
+  check: { summary: 'does a change\'s trace have the declared shape? `check <aggregate-type> <id> | --trace <id> | --file <otlp.json>`; exit 0 when it does', load: () => import('./commands/check.js'), databaseOptional: true },
   trace: { summary: 'a stored trace as a terminal waterfall: `trace <trace-id> [--json]`', load: () => import('./commands/trace.js') },
   events: { summary: "outbox events by state (`events --dead`), or one event's replay (`events <id>`); --json", load: () => import('./commands/events.js') },
   replay: { summary: 'list dead-lettered events and replay them (who, when, why recorded)', load: () => import('./commands/replay.js') },
@@ -33,11 +34,11 @@ export async function runCli(argv: readonly string[], options: CliOptions): Prom
     for (const [n, c] of Object.entries(commands)) process.stdout.write(`  ${n.padEnd(10)} ${c.summary}\n`);
     return help ? 0 : 2;
   }
-  if (!options.databaseUrl) {
+  if (!options.databaseUrl && !commands[name]!.databaseOptional) {
     process.stderr.write('loomtrace: set DATABASE_URL to the database that holds the loomtrace outbox\n');
     return 2;
   }
-  const ctx: CliContext = { databaseUrl: options.databaseUrl, pipelines: options.pipelines ?? (() => []) };
+  const ctx: CliContext = { databaseUrl: options.databaseUrl ?? '', pipelines: options.pipelines ?? (() => []) };
   return (await commands[name]!.load()).run(args, ctx);
 }
 export type { CliCommand, CliContext, PipelineFactory } from './context.js';
