@@ -10,6 +10,7 @@ import { PostgresSearchSink } from './projection/postgres/sink.js';
 import { ClusterSearchSink } from './projection/elasticsearch/sink.js';
 import { elasticsearchClient, opensearchClient } from './projection/elasticsearch/clients.js';
 import { BLOCK_TRACE_SHAPE } from './traceShape.js';
+import { blockCanary } from './canary.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -28,7 +29,8 @@ export function searchInspector(pool: Pool, target: SearchTarget): { inspector: 
   return { inspector: sink, close: () => sink.close() };
 }
 
-export function blockSearchPipeline(inspector: ProjectionInspector): Pipeline {
+/** The block → search pipeline; with `apiUrl`, its canary change goes through that API. */
+export function blockSearchPipeline(inspector: ProjectionInspector, apiUrl?: string): Pipeline {
   return {
     projection: SEARCH_PROJECTION,
     aggregateType: 'block',
@@ -40,13 +42,14 @@ export function blockSearchPipeline(inspector: ProjectionInspector): Pipeline {
     },
     inspector,
     traceShape: BLOCK_TRACE_SHAPE,
+    ...(apiUrl ? { canary: blockCanary(apiUrl) } : {}),
   };
 }
 
 /** Wordloom's declared pipelines over one pool; `close` releases a cluster client. */
-export function wordloomPipelines(pool: Pool, target: SearchTarget = { backend: 'postgres', index: 'wordloom-blocks' }): { pipelines: readonly Pipeline[]; close(): Promise<void> } {
+export function wordloomPipelines(pool: Pool, target: SearchTarget = { backend: 'postgres', index: 'wordloom-blocks' }, apiUrl?: string): { pipelines: readonly Pipeline[]; close(): Promise<void> } {
   const s = searchInspector(pool, target);
-  return { pipelines: [blockSearchPipeline(s.inspector)], close: s.close };
+  return { pipelines: [blockSearchPipeline(s.inspector, apiUrl)], close: s.close };
 }
 
 /** Where the worker writes, from the process configuration (SEARCH_BACKEND and its URL). */

@@ -18,3 +18,6 @@ export type { CliOptions } from './cli/main.js';
 export type { CliCommand, CliContext } from './cli/context.js';
 export { assertTraceShape, checkTraceShape, formatShapeReport, normalizeSpans, spansFromOtlpJson, tracesWith } from './check/shape.js';
 export type { CheckSpan, ShapeProblem, ShapeProblemKind, ShapeReport } from './check/shape.js';
+export { runProbe } from './probe/probe.js';
+export type { ProbeOptions, ProbeOutcome, ProbeResult } from './probe/probe.js';
+export { ProbeMetrics } from './probe/metrics.js';

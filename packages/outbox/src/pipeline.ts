@@ -51,6 +51,14 @@ export interface SpanExpectation {
   readonly under?: string;
 }
 
+/** A canary change a probe made: the aggregate, the version it should become visible at, its trace. */
+export interface CanaryChange {
+  readonly aggregateId: string;
+  readonly version: number;
+  /** The change's trace id, when the probe set the trace context itself. */
+  readonly traceId?: string;
+}
+
 export interface Pipeline {
   /** The outbox projection name (`enqueue({ projection })`). */
   readonly projection: string;
@@ -66,4 +74,6 @@ export interface Pipeline {
   readonly inspector: ProjectionInspector;
   /** The spans one change must produce, in order (for `loomtrace check` and the probe). */
   readonly traceShape?: readonly SpanExpectation[];
+  /** Makes one harmless change through the real write path (for `loomtrace probe`). */
+  readonly canary?: (db: Queryable) => Promise<CanaryChange>;
 }

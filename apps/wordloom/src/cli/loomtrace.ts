@@ -11,6 +11,8 @@ import { loadOpsConfig } from './metrics.js';
 import { searchTargetOf, wordloomPipelines } from '../pipeline.js';
 
 const config = loadConfig();
+/** Where to reach the API bound on `host` (a wildcard bind is reached on loopback). */
+const probeHost = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
 let ops: ReturnType<typeof loadOpsConfig>;
 try {
   ops = loadOpsConfig();
@@ -37,7 +39,8 @@ if (!databaseUrl && !wantsHelp) {
 const code = await runCli(argv, {
   databaseUrl,
   pipelines: (pool) => {
-    const w = wordloomPipelines(pool, searchTargetOf(ops));
+    // The probe's canary goes through the API: LOOMTRACE_PROBE_API_URL, or HOST:PORT.
+    const w = wordloomPipelines(pool, searchTargetOf(ops), process.env['LOOMTRACE_PROBE_API_URL'] || `http://${probeHost(config.host)}:${config.port}`);
     declared.push(w);
     return w.pipelines;
   },
