@@ -17,7 +17,8 @@ import { compileExplorerOptions } from '@loomtrace/explorer';
 import { startExplorer } from '@loomtrace/explorer';
 import { ExportTraceServiceRequest } from '@loomtrace/explorer';
 import { selectTraceJson } from '@loomtrace/explorer';
-import { diagnoseBlock } from '@loomtrace/explorer';
+import { diagnose } from '@loomtrace/explorer';
+import { wordloomPipelines } from '../src/pipeline.js';
 
 const TOTAL = Number(process.env['BENCH_SPANS'] ?? 200_000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 4);
@@ -153,7 +154,8 @@ async function seedPipeline(pool: Pool): Promise<string> {
 const db = await database();
 const pool = createPool({ connectionString: db.url, max: 12, applicationName: 'explorer-bench' });
 await migrateAll(pool);
-const ex = await startExplorer(pool, compileExplorerOptions({ port: 0, otlpPort: 0 }));
+const { pipelines } = wordloomPipelines(pool);
+const ex = await startExplorer(pool, compileExplorerOptions({ port: 0, otlpPort: 0 }), undefined, { pipelines });
 const out: string[] = [];
 const say = (l: string) => {
   out.push(l);
@@ -206,7 +208,7 @@ try {
   const diagHttp: number[] = [];
   for (let i = 0; i < 30; i++) {
     let t = performance.now();
-    const d = await diagnoseBlock(pool, blockId);
+    const d = await diagnose(pool, pipelines[0]!, blockId);
     diag.push(performance.now() - t);
     if (d.kind !== 'queued') throw new Error(`unexpected verdict ${d.kind}`);
     t = performance.now();

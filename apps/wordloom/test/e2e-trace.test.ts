@@ -1,3 +1,5 @@
+import { assertTraceShape } from '@loomtrace/explorer';
+import { BLOCK_TRACE_SHAPE } from '../src/traceShape.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshDatabase, type TestDatabase } from './support/db.js';
@@ -61,6 +63,9 @@ describe('one change, one trace, across processes', () => {
       const t = otlp.spans.filter((s) => s.traceId === traceId);
       return t.some((s) => s.name === 'ack search') && t.some((s) => s.name === 'process search' && s.attributes['loomtrace.ack.rows_affected'] !== undefined) ? t : undefined;
     });
+    // The declared shape (src/traceShape.ts, what `loomtrace check` holds a trace to) in one line;
+    // the checks below add what a shape cannot say (values, links, no user content).
+    assertTraceShape(spans as unknown as Record<string, unknown>[], BLOCK_TRACE_SHAPE);
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const one = (name: string, service?: string) => {
       const found = spans.filter((s) => s.name === name && (!service || s.service === service));

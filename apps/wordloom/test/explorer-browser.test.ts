@@ -14,6 +14,7 @@ import { freshDatabase, type TestDatabase } from './support/db.js';
 import { startApi, startWorker, type Proc } from './support/procs.js';
 import { compileExplorerOptions } from '@loomtrace/explorer';
 import { startExplorer, type RunningExplorer } from '@loomtrace/explorer';
+import { wordloomPipelines } from '../src/pipeline.js';
 import { until } from './support/wait.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -40,7 +41,7 @@ describe('explorer in Chromium', { skip }, () => {
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     db = await freshDatabase('explorer_browser');
-    ex = await startExplorer(db.pool, compileExplorerOptions({ port: 0, otlpPort: 0 }));
+    ex = await startExplorer(db.pool, compileExplorerOptions({ port: 0, otlpPort: 0 }), undefined, { pipelines: wordloomPipelines(db.pool).pipelines });
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: ex.otlpUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_SCHEDULE_DELAY: '100' };
     api = await startApi(db.url, { ...otel, OTEL_SERVICE_NAME: 'wordloom-api' });
     // Every bulk call of a first attempt answers 429: each event retries once, then succeeds.

@@ -12,6 +12,7 @@ import { freshDatabase, type TestDatabase } from './support/db.js';
 import { CLI_DIR } from './support/procs.js';
 import { compileExplorerOptions } from '@loomtrace/explorer';
 import { startExplorer, type RunningExplorer } from '@loomtrace/explorer';
+import { wordloomPipelines } from '../src/pipeline.js';
 import type { Diagnosis } from '@loomtrace/explorer';
 import { createBlock, patchBlock } from '../src/service/blocks.js';
 import { insertLibrary } from '../src/service/sql/insertLibrary.js';
@@ -26,7 +27,7 @@ let bookId: string;
 
 before(async () => {
   db = await freshDatabase('explorer_diagnosis');
-  ex = await startExplorer(db.pool, compileExplorerOptions({ port: 0, otlpPort: 0 }));
+  ex = await startExplorer(db.pool, compileExplorerOptions({ port: 0, otlpPort: 0 }), undefined, { pipelines: wordloomPipelines(db.pool).pipelines });
   const lib = await insertLibrary(db.pool, 'diagnosis');
   bookId = (await insertBook(db.pool, lib.id, 'book'))!.id;
 });
@@ -164,7 +165,7 @@ describe('block diagnosis', () => {
     assert.equal(older.kind, 'visible');
 
     const unknown = await diagnose('00000000-0000-4000-8000-000000000000');
-    assert.equal(unknown.kind, 'unknown_block');
+    assert.equal(unknown.kind, 'unknown_aggregate');
     assert.equal((await fetch(`${ex.uiUrl}/api/diagnosis/block/not-a-uuid`)).status, 400);
   });
 

@@ -12,7 +12,7 @@ async function render() {
     t.append(el('tr', {},
       el('td', {}, link('event', { id: e.id }, e.id)),
       el('td', { text: e.eventType }),
-      el('td', {}, link('block', { id: e.aggregateId }, e.aggregateId)),
+      el('td', {}, link('block', { type: e.aggregateType, projection: e.projection, id: e.aggregateId }, e.aggregateId)),
       el('td', { text: e.aggregateVersion }),
       el('td', { text: e.attempts }),
       el('td', { text: e.lastReason || '' }),

@@ -3,7 +3,7 @@
  * retention, over one pool. The process entry (src/cli/explorer.ts) and the tests both use it.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Pool } from '@loomtrace/outbox';
+import type { Pipeline, Pool } from '@loomtrace/outbox';
 import type { ExplorerOptions } from './options.js';
 import { OtlpReceiver } from './otlp/receiver.js';
 import { pruneByAge, pruneBySize, pruneResources } from './store/sql/pruneSpans.js';
@@ -27,7 +27,13 @@ export interface RunningExplorer {
 
 const urlHost = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
 
-export async function startExplorer(pool: Pool, options: ExplorerOptions, log: ExplorerLog = () => undefined): Promise<RunningExplorer> {
+/** What the application gives the explorer beside its options: the pipelines it declared. */
+export interface ExplorerDeclarations {
+  /** The pipelines the diagnosis can explain; without any, traces, events and health still work. */
+  readonly pipelines?: readonly Pipeline[];
+}
+
+export async function startExplorer(pool: Pool, options: ExplorerOptions, log: ExplorerLog = () => undefined, declarations: ExplorerDeclarations = {}): Promise<RunningExplorer> {
   const queue = new SpanWriteQueue(pool, {
     capacity: options.queueMaxSpans,
     batchSpans: options.writeBatchSpans,
@@ -36,7 +42,7 @@ export async function startExplorer(pool: Pool, options: ExplorerOptions, log: E
   });
   const receiver = new OtlpReceiver(options, queue, log);
   let otlpPort: number | undefined;
-  const app = await buildExplorerServer(pool, options, () => ({ receiver: receiver.stats, queue: queue.stats, otlp: { listening: otlpPort !== undefined, port: otlpPort ?? options.otlpPort } }));
+  const app = await buildExplorerServer(pool, options, () => ({ receiver: receiver.stats, queue: queue.stats, otlp: { listening: otlpPort !== undefined, port: otlpPort ?? options.otlpPort } }), declarations.pipelines ?? []);
   try {
     otlpPort = (await receiver.listen()).port;
   } catch (err) {

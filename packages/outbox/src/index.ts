@@ -33,3 +33,4 @@ export type { SpanOptions } from './tracing/spans.js';
 export { parseTraceparent, formatTraceparent } from './tracing/carrier.js';
 export type { AttrKey, AttrSet, AttrTarget, AttrValue, EventIds, EventSpanEncoder, EventSpanSink, Fragment, SpanOrigin, SpanPrefix, Role } from './tracing/spanEncoder.js';
 export { isConnectionError } from './connectionError.js';
+export type { CanaryChange, Pipeline, ProjectionInspector, ProjectedState, SourceState, SpanExpectation } from './pipeline.js';

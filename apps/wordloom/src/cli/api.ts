@@ -19,7 +19,11 @@ if (!config.databaseUrl) {
 }
 const pool = createPool({ connectionString: config.databaseUrl, max: 20, applicationName: 'wordloom-api' });
 await migrateAll(pool);
-const app = await buildApp({ pool, logger });
+// Search reads where the worker writes: with SEARCH_BACKEND=elasticsearch|opensearch, that cluster.
+const ops = loadOpsConfig();
+const { clusterSearch } = await import('../projection/elasticsearch/select.js');
+const cluster = clusterSearch(ops.searchBackend === 'postgres' ? undefined : { backend: ops.searchBackend, url: ops.searchBackend === 'opensearch' ? ops.opensearchUrl : ops.elasticsearchUrl, index: ops.searchIndex });
+const app = await buildApp({ pool, logger, ...(cluster ? { search: (q) => cluster.search(q) } : {}) });
 await registerApiMetrics(app, pool);
 await app.listen({ host: config.host, port: config.port });
 
@@ -29,6 +33,7 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   await app.close();
+  await cluster?.close();
   await pool.end();
   await stopMetrics();
   await stopTelemetry();

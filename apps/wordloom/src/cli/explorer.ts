@@ -10,6 +10,8 @@ import { createPool } from '@loomtrace/outbox';
 import { migrateAll } from '../db/migrate.js';
 import { explorerOptionsFromEnv } from '@loomtrace/explorer';
 import { startExplorer } from '@loomtrace/explorer';
+import { loadOpsConfig } from './metrics.js';
+import { searchTargetOf, wordloomPipelines } from '../pipeline.js';
 
 const logger = createLogger('loomtrace-explorer');
 const config = loadConfig();
@@ -18,15 +20,19 @@ if (!config.databaseUrl) {
   process.exit(2);
 }
 let options;
+let ops;
 try {
   options = explorerOptionsFromEnv(process.env);
+  ops = loadOpsConfig();
 } catch (err) {
   logger.error((err as Error).message);
   process.exit(2);
 }
 const pool = createPool({ connectionString: config.databaseUrl, max: options.writeConcurrency + 8, applicationName: 'loomtrace-explorer' });
 await migrateAll(pool);
-const explorer = await startExplorer(pool, options, (level, msg, fields) => logger[level](fields ?? {}, msg));
+// Wordloom's declared pipeline, asked where the worker writes (SEARCH_BACKEND).
+const declared = wordloomPipelines(pool, searchTargetOf(ops));
+const explorer = await startExplorer(pool, options, (level, msg, fields) => logger[level](fields ?? {}, msg), { pipelines: declared.pipelines });
 logger.info({ ui: explorer.uiUrl, otlp: explorer.otlpListening ? `${explorer.otlpUrl}/v1/traces` : null }, 'explorer listening');
 
 let stopping = false;
@@ -35,6 +41,7 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   await explorer.close().catch(() => undefined);
+  await declared.close().catch(() => undefined);
   await pool.end();
   process.exit(0);
 }

@@ -9,7 +9,7 @@ import * as sc from '../semconv.js';
 import { createBlock, patchBlock, removeBlock } from './blocks.js';
 import { ApiError, notFound } from './errors.js';
 import { BLOCK_TYPES, MAX_CONTENT_CHARS, blockJson } from './model.js';
-import { searchBlocks } from '../projection/postgres/searchBlocks.js';
+import { searchBlocks, type SearchHit } from '../projection/postgres/searchBlocks.js';
 import { insertBook } from './sql/insertBook.js';
 import { insertLibrary } from './sql/insertLibrary.js';
 import { selectBlock } from './sql/selectBlock.js';
@@ -21,6 +21,11 @@ export interface AppOptions {
   logger?: PinoLogger;
   /** Largest request body in bytes; larger gets 413. Default 1 MiB. */
   bodyLimit?: number;
+  /**
+   * Where `/api/v1/search` reads: the index the worker writes (SEARCH_BACKEND). Default: the
+   * Postgres search projection on `pool`.
+   */
+  search?: (q: { text: string; libraryId?: string | undefined; limit: number }) => Promise<SearchHit[]>;
 }
 
 const uuid = { type: 'string', format: 'uuid' } as const;
@@ -294,7 +299,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     async (req) => {
       if (req.query.library_id) spanOf(req)?.setAttribute(sc.ATTR_LIBRARY_ID, req.query.library_id);
-      const hits = await searchBlocks(pool, { text: req.query.q, libraryId: req.query.library_id, limit: req.query.limit ?? 20 });
+      const q = { text: req.query.q, libraryId: req.query.library_id, limit: req.query.limit ?? 20 };
+      let hits: SearchHit[];
+      if (!options.search) hits = await searchBlocks(pool, q);
+      else {
+        try {
+          hits = await options.search(q);
+        } catch (err) {
+          // The cluster, not the caller: a 503 the client may retry; its message stays out of the answer.
+          req.log.warn({ err: (err as Error).name, status: (err as { statusCode?: number; meta?: { statusCode?: number } }).statusCode ?? (err as { meta?: { statusCode?: number } }).meta?.statusCode }, 'search backend failed');
+          throw new ApiError(503, 'SEARCH_UNAVAILABLE', 'the search backend did not answer; retry later');
+        }
+      }
       return { hits: hits.map((h) => ({ ...h, version: Number(h.version) })) };
     },
   );

@@ -2,10 +2,12 @@
  * The `loomtrace` command line as a function: the explorer's own commands, plus any an
  * application adds (Wordloom adds `rebuild`). The `loomtrace` bin calls it with DATABASE_URL.
  */
-import type { CliCommand, CliContext } from './context.js';
+import type { CliCommand, CliContext, PipelineFactory } from './context.js';
 
 export const COMMANDS: Readonly<Record<string, CliCommand>> = Object.freeze({
-  why: { summary: 'why is a block (not) in search? `why block <id> [--json]`: declared steps, verdict, trace', load: () => import('./commands/why.js') },
+  why: { summary: 'why is an aggregate (not) in its projection? `why <aggregate-type> <id> [--projection P] [--version N] [--json]`; exit 0 when it holds the current version', load: () => import('./commands/why.js') },
+  check: { summary: 'does a change\'s trace have the declared shape? `check <aggregate-type> <id> | --trace <id> | --file <otlp.json>`; exit 0 when it does', load: () => import('./commands/check.js'), databaseOptional: true },
+  probe: { summary: 'a canary change through a declared pipeline, until visible, trace shape checked; `--once` (exit 0/1) or on a schedule with Prometheus metrics', load: () => import('./commands/probe.js') },
   trace: { summary: 'a stored trace as a terminal waterfall: `trace <trace-id> [--json]`', load: () => import('./commands/trace.js') },
   events: { summary: "outbox events by state (`events --dead`), or one event's replay (`events <id>`); --json", load: () => import('./commands/events.js') },
   replay: { summary: 'list dead-lettered events and replay them (who, when, why recorded)', load: () => import('./commands/replay.js') },
@@ -16,6 +18,8 @@ export interface CliOptions {
   readonly databaseUrl: string | undefined;
   /** Commands an application adds next to the explorer's. */
   readonly extraCommands?: Readonly<Record<string, CliCommand>>;
+  /** The application's declared pipelines (for `why`, `check`, `probe`); none: those commands say so. */
+  readonly pipelines?: PipelineFactory;
   /** How the usage line names where the database comes from. */
   readonly databaseHint?: string;
 }
@@ -31,11 +35,11 @@ export async function runCli(argv: readonly string[], options: CliOptions): Prom
     for (const [n, c] of Object.entries(commands)) process.stdout.write(`  ${n.padEnd(10)} ${c.summary}\n`);
     return help ? 0 : 2;
   }
-  if (!options.databaseUrl) {
+  if (!options.databaseUrl && !commands[name]!.databaseOptional) {
     process.stderr.write('loomtrace: set DATABASE_URL to the database that holds the loomtrace outbox\n');
     return 2;
   }
-  const ctx: CliContext = { databaseUrl: options.databaseUrl };
+  const ctx: CliContext = { databaseUrl: options.databaseUrl ?? '', pipelines: options.pipelines ?? (() => []) };
   return (await commands[name]!.load()).run(args, ctx);
 }
-export type { CliCommand, CliContext } from './context.js';
+export type { CliCommand, CliContext, PipelineFactory } from './context.js';

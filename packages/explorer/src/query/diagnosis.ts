@@ -1,24 +1,19 @@
 /**
- * "Why is this block not in search?" The pipeline's declared steps, each marked from the
- * database (source of truth, outbox, attempts, index), plus the trace when one was stored:
+ * "Why is this <aggregate> not in <projection>?" for any declared pipeline. The declared steps,
+ * each marked from the source of truth (read through the declaration), the outbox, its
+ * attempts and the projection (asked through the declaration's inspector), plus the trace
+ * when one was stored:
  *
- *   source updated (v) → outbox event inserted → claimed → written → acked → visible (indexed ≥ v)
+ *   source updated (v) → outbox event inserted → claimed → written → acked → visible (holds ≥ v)
  *
  * The verdict names the first step that did not happen and why. Everything here works from
- * the database alone; spans only add the trace link.
+ * the database and the projection alone; spans only add the trace link.
  */
-import type { Queryable } from '@loomtrace/outbox';
+import type { Pipeline, Queryable } from '@loomtrace/outbox';
 import { parseTraceparent } from '@loomtrace/outbox';
-import {
-  selectAggregateEvents,
-  selectAttempts,
-  selectBlockState,
-  selectIndexedBlock,
-  selectQueueState,
-  type AttemptRow,
-  type OutboxRow,
-} from './sql/pipeline.js';
+import { selectAggregateEvents, selectAttempts, selectQueueState, type AttemptRow, type OutboxRow } from './sql/pipeline.js';
 import { countTraceSpans } from './sql/traceSpans.js';
+import { labelsOf, type PipelineLabels } from './pipelines.js';
 
 export type StepStatus = 'done' | 'pending' | 'failed' | 'skipped';
 export type StepName = 'source_updated' | 'outbox_inserted' | 'claimed' | 'written' | 'acked' | 'visible';
@@ -32,7 +27,8 @@ export interface Step {
 }
 
 export type VerdictKind =
-  | 'unknown_block'
+  | 'unknown_aggregate'
+  | 'projection_unavailable'
   | 'visible'
   | 'deleted_and_removed'
   | 'queued'
@@ -45,11 +41,18 @@ export type VerdictKind =
   | 'bug_index_behind';
 
 export interface Diagnosis {
-  blockId: string;
+  aggregateType: string;
+  aggregateId: string;
+  projection: string;
+  /** The system the projection lives in (postgresql, elasticsearch, …). */
+  system: string;
   kind: VerdictKind;
   verdict: string;
-  block: { version: number; deleted: boolean; updatedAt: string | null } | null;
-  index: { version: number; deleted: boolean; indexedAt: string; eventId: string | null } | null;
+  source: { version: number; deleted: boolean; updatedAt: string | null } | null;
+  /** What the projection holds; `version` null when it knows the aggregate is gone but not at which version. */
+  projected: { version: number | null; deleted: boolean; at: string | null; eventId: string | null; where: string | null } | null;
+  /** Why the projection could not be asked (it did not answer); null when it answered. */
+  projectionError: string | null;
   event: {
     id: string;
     version: number;
@@ -84,16 +87,28 @@ export function humanDuration(ms: number): string {
   return `${(h / 24).toFixed(1)} days`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (s: string) => UUID.test(s);
+/** How long the projection may take to answer before the diagnosis says it could not ask. */
+const INSPECT_TIMEOUT_MS = 3_000;
+
+async function inspect(p: Pipeline, id: string): Promise<{ state: Awaited<ReturnType<Pipeline['inspector']['inspect']>>; error: string | null }> {
+  try {
+    return { state: await p.inspector.inspect(id, AbortSignal.timeout(INSPECT_TIMEOUT_MS)), error: null };
+  } catch (err) {
+    // Only the error's kind and status: a client's message can quote the request.
+    const e = err as { name?: string; code?: string; meta?: { statusCode?: number }; statusCode?: number };
+    const status = e.meta?.statusCode ?? e.statusCode;
+    return { state: null, error: [e.name ?? 'Error', e.code, status].filter((x) => x !== undefined && x !== '').join(' ') };
+  }
+}
 
 /**
- * Diagnoses one block. `version` (optional) asks about an older change: a newer indexed
- * version then means "superseded".
+ * Diagnoses one aggregate of a declared pipeline. `version` (optional) asks about an older
+ * change: a newer projected version then means "superseded".
  */
-export async function diagnoseBlock(db: Queryable, blockId: string, opts: { version?: number } = {}): Promise<Diagnosis> {
-  const [block, index, events] = await Promise.all([selectBlockState(db, blockId), selectIndexedBlock(db, blockId), selectAggregateEvents(db, blockId)]);
-  const currentVersion = block ? Number(block.version) : events[0] ? Number(events[0].aggregate_version) : 0;
+export async function diagnose(db: Queryable, pipeline: Pipeline, aggregateId: string, opts: { version?: number } = {}): Promise<Diagnosis> {
+  const key = { projection: pipeline.projection, aggregateType: pipeline.aggregateType, aggregateId };
+  const [source, projected, events] = await Promise.all([pipeline.readSource(db, aggregateId), inspect(pipeline, aggregateId), selectAggregateEvents(db, key)]);
+  const currentVersion = source ? source.version : events[0] ? Number(events[0].aggregate_version) : 0;
   const v = opts.version ?? currentVersion;
   const event: OutboxRow | undefined = events.find((e) => Number(e.aggregate_version) === v);
   const [attempts, queue, traceInfo] = await Promise.all([
@@ -105,12 +120,17 @@ export async function diagnoseBlock(db: Queryable, blockId: string, opts: { vers
       return { traceId: ctx.traceId, sampled: (ctx.traceFlags & 1) === 1, storedSpans: await countTraceSpans(db, ctx.traceId) };
     })(),
   ]);
+  const ps = projected.state;
   const d: Diagnosis = {
-    blockId,
-    kind: 'unknown_block',
+    aggregateType: pipeline.aggregateType,
+    aggregateId,
+    projection: pipeline.projection,
+    system: pipeline.inspector.system,
+    kind: 'unknown_aggregate',
     verdict: '',
-    block: block ? { version: Number(block.version), deleted: block.deleted_at !== null, updatedAt: iso(block.updated_at) } : null,
-    index: index ? { version: Number(index.version), deleted: index.deleted, indexedAt: index.indexed_at.toISOString(), eventId: index.event_id } : null,
+    source: source ? { version: source.version, deleted: source.deleted, updatedAt: iso(source.updatedAt) } : null,
+    projected: ps ? { version: ps.version, deleted: ps.deleted, at: iso(ps.at), eventId: ps.eventId ?? null, where: ps.where ?? null } : null,
+    projectionError: projected.error,
     event: event
       ? {
           id: event.id,
@@ -133,33 +153,51 @@ export async function diagnoseBlock(db: Queryable, blockId: string, opts: { vers
     steps: [],
     trace: traceInfo,
   };
-  decide(d, v, event, attempts);
+  decide(d, labelsOf(pipeline), v, event, attempts);
   return d;
 }
 
-function decide(d: Diagnosis, v: number, e: OutboxRow | undefined, attempts: AttemptRow[]): void {
-  const block = d.block;
-  const index = d.index;
-  const deleted = block?.deleted ?? false;
-  const indexedOk = index !== null && index.version >= v && (!deleted || index.deleted || index.version > v);
+/** True when the diagnosis means the projection holds the asked version (or its removal, or newer). */
+export const holdsVersion = (d: Pick<Diagnosis, 'kind'>) => d.kind === 'visible' || d.kind === 'deleted_and_removed' || d.kind === 'superseded';
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+function decide(d: Diagnosis, L: PipelineLabels, v: number, e: OutboxRow | undefined, attempts: AttemptRow[]): void {
+  const src = d.source;
+  const pr = d.projected;
+  const deleted = src?.deleted ?? false;
+  const A = cap(L.aggregate);
+  // The projection holds version v (or newer, or v's removal). A projection that forgets deleted
+  // aggregates (a cluster) holds "nothing" after an acked delete: that is the removal.
+  const removedUnversioned = deleted && e?.state === 'done' && d.projectionError === null && (pr === null || pr.version === null);
+  const heldOk = pr !== null && pr.version !== null && pr.version >= v && (!deleted || pr.deleted || pr.version > v);
+  const indexedOk = heldOk || removedUnversioned;
+  const holds = () => (pr === null ? `has no row for the ${L.aggregate}` : `holds ${pr.version === null ? 'no version' : `version ${pr.version}`}${pr.deleted ? ' (tombstone)' : ''}`);
+  const where = pr?.where ? ` (${pr.where})` : '';
+  const visibleDetail = () => (d.projectionError ? `${L.projection} did not answer: ${d.projectionError}` : pr ? `${pr.version === null ? 'removed' : `version ${pr.version}`}${pr.deleted ? ' (tombstone)' : ''}${where}` : `not in ${L.target}`);
   const step = (step: StepName, label: string, status: StepStatus, at: string | null, detail: string) => d.steps.push({ step, label, status, at, detail });
 
-  step('source_updated', 'source of truth updated', block ? 'done' : e ? 'done' : 'pending', block?.updatedAt ?? null, block ? `version ${v}${deleted ? ' (deleted)' : ''}` : e ? `version ${v} (block row gone)` : 'no such block');
-  if (!block && !e) {
-    d.kind = 'unknown_block';
-    d.verdict = `No block ${d.blockId} exists and no outbox event names it.`;
+  step('source_updated', 'source of truth updated', src ? 'done' : e ? 'done' : 'pending', src?.updatedAt ?? null, src ? `version ${v}${deleted ? ' (deleted)' : ''}` : e ? `version ${v} (${L.aggregate} row gone)` : `no such ${L.aggregate}`);
+  if (!src && !e) {
+    d.kind = 'unknown_aggregate';
+    d.verdict = `No ${L.aggregate} ${d.aggregateId} exists and no outbox event names it.`;
     return;
   }
   if (!e) {
-    step('outbox_inserted', 'outbox event inserted', indexedOk ? 'skipped' : 'failed', null, `no outbox event for version ${v}`);
-    if (indexedOk) {
-      step('visible', 'visible in search', 'done', index!.indexedAt, `indexed version ${index!.version}`);
-      d.kind = index!.version > v ? 'superseded' : 'visible';
-      d.verdict = index!.version > v ? `Version ${v} was superseded: search already holds version ${index!.version}.` : `Block is in search at version ${index!.version} (no outbox event for it is kept).`;
+    step('outbox_inserted', 'outbox event inserted', heldOk ? 'skipped' : 'failed', null, `no outbox event for version ${v}`);
+    if (heldOk) {
+      step('visible', `visible in ${L.projection}`, 'done', pr!.at, visibleDetail());
+      d.kind = pr!.version! > v ? 'superseded' : 'visible';
+      d.verdict = pr!.version! > v ? `Version ${v} was superseded: ${L.projection} already holds version ${pr!.version}.` : `${A} is in ${L.projection} at version ${pr!.version}${where} (no outbox event for it is kept).`;
+      return;
+    }
+    if (d.projectionError) {
+      d.kind = 'projection_unavailable';
+      d.verdict = `No outbox event for version ${v} is kept, and ${L.projection} did not answer (${d.projectionError}): cannot tell whether it holds the ${L.aggregate}.`;
       return;
     }
     d.kind = 'bug_no_event';
-    d.verdict = `Bug: the block changed to version ${v} but no outbox event was written for that change${index ? ` (search holds version ${index.version})` : ''}.`;
+    d.verdict = `Bug: the ${L.aggregate} changed to version ${v} but no outbox event was written for that change${pr ? ` (${L.projection} ${holds()})` : ''}.`;
     return;
   }
   const now = e.now.getTime();
@@ -170,24 +208,26 @@ function decide(d: Diagnosis, v: number, e: OutboxRow | undefined, attempts: Att
   const failedWrite = e.state === 'dead' || (e.state === 'pending' && claimedEver);
   step(
     'written',
-    'written to the index',
+    `written to ${L.target}`,
     e.state === 'done' ? 'done' : failedWrite ? 'failed' : 'pending',
     e.state === 'done' ? iso(e.done_at) : lastAttempt ? lastAttempt.finished_at.toISOString() : null,
     e.state === 'done' ? 'bulk write accepted' : failedWrite ? `${e.last_reason ?? 'failed'}${e.last_error ? `: ${e.last_error.slice(0, 200)}` : ''}` : '',
   );
   step('acked', 'acked (guarded update)', e.state === 'done' ? 'done' : e.state === 'dead' ? 'failed' : 'pending', iso(e.done_at ?? e.dead_at), e.state === 'done' ? 'rows affected 1' : e.state === 'dead' ? 'dead-lettered' : '');
-  step('visible', 'visible in search', indexedOk ? 'done' : e.state === 'done' ? 'failed' : 'pending', index ? index.indexedAt : null, index ? `indexed version ${index.version}${index.deleted ? ' (tombstone)' : ''}` : 'not in the index');
+  step('visible', `visible in ${L.projection}`, indexedOk ? 'done' : e.state === 'done' ? 'failed' : 'pending', pr?.at ?? (removedUnversioned ? iso(e.done_at) : null), visibleDetail());
 
   if (indexedOk) {
-    if (index!.version > v) {
+    const at = pr?.at ? Date.parse(pr.at) : (e.done_at?.getTime() ?? null);
+    const after = at === null ? '' : `, ${pr?.at ? 'written' : 'acked'} ${humanDuration(at - e.enqueued_at.getTime())} after the change`;
+    if (pr && pr.version !== null && pr.version > v) {
       d.kind = 'superseded';
-      d.verdict = `Version ${v} was superseded: search already holds version ${index!.version}.`;
+      d.verdict = `Version ${v} was superseded: ${L.projection} already holds version ${pr.version}${where}.`;
     } else if (deleted) {
       d.kind = 'deleted_and_removed';
-      d.verdict = `The block was deleted (version ${v}) and search removed it at ${index!.indexedAt}.`;
+      d.verdict = `The ${L.aggregate} was deleted (version ${v}) and ${L.projection} removed it${where}${after}.`;
     } else {
       d.kind = 'visible';
-      d.verdict = `Block is in search at version ${index!.version}, indexed ${humanDuration(Date.parse(index!.indexedAt) - e.enqueued_at.getTime())} after the change.`;
+      d.verdict = `${A} is in ${L.projection} at version ${pr!.version}${where}${after}.`;
     }
     return;
   }
@@ -225,8 +265,13 @@ function decide(d: Diagnosis, v: number, e: OutboxRow | undefined, attempts: Att
       d.verdict = `Dead-lettered after ${e.attempts} attempt(s): ${e.last_reason ?? 'failed'}${e.last_error ? ` (${e.last_error.slice(0, 160)})` : ''}; it will not be retried unless replayed.`;
       return;
     case 'done':
+      if (d.projectionError) {
+        d.kind = 'projection_unavailable';
+        d.verdict = `Event ${e.id} was acked at ${iso(e.done_at)}, but ${L.projection} did not answer (${d.projectionError}): cannot tell whether it holds version ${v}.`;
+        return;
+      }
       d.kind = 'bug_index_behind';
-      d.verdict = `Bug: event ${e.id} was acked at ${iso(e.done_at)} but search ${index ? `holds version ${index.version}${index.deleted ? ' (tombstone)' : ''}` : 'has no row for the block'}, behind version ${v}.`;
+      d.verdict = `Bug: event ${e.id} was acked at ${iso(e.done_at)} but ${L.projection} ${holds()}${where}, behind version ${v}.`;
       return;
   }
 }

@@ -5,10 +5,11 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isConnectionError } from '@loomtrace/outbox';
-import type { Pool } from '@loomtrace/outbox';
+import type { Pipeline, Pool } from '@loomtrace/outbox';
 import type { ExplorerOptions } from '../options.js';
 import { createAuth } from './auth.js';
-import { diagnoseBlock, isUuid } from '../query/diagnosis.js';
+import { diagnose } from '../query/diagnosis.js';
+import { describePipelines, findPipeline, PipelineLookupError, validId } from '../query/pipelines.js';
 import { pipelineHealth } from '../query/health.js';
 import { listEvents, replayEvent } from '../query/replay.js';
 import { listServices, searchTraces, type TraceFilter } from '../query/sql/searchTraces.js';
@@ -98,7 +99,7 @@ export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
   return f;
 }
 
-export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, statusInfo: () => unknown = () => ({})): Promise<FastifyInstance> {
+export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, statusInfo: () => unknown = () => ({}), pipelines: readonly Pipeline[] = []): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
   const files = loadStatic();
   const auth = options.token ? createAuth(options.token) : undefined;
@@ -114,6 +115,7 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
 
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof BadRequest) return reply.code(400).send({ error: err.message });
+    if (err instanceof PipelineLookupError) return reply.code(err.status).send({ error: err.message });
     const { statusCode: status, message } = err as { statusCode?: number; message?: string };
     if (status && status >= 400 && status < 500) return reply.code(status).send({ error: message ?? 'bad request' });
     if (isConnectionError(err)) return reply.code(503).header('retry-after', '1').send({ error: 'the database is unavailable; retry later' });
@@ -164,12 +166,16 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     if (!s) return reply.code(404).send({ error: 'no such span' });
     return { traceId, spanId, resource: s.resource, receivedAt: s.received_at.toISOString() };
   });
-  app.get('/api/diagnosis/block/:id', async (req, reply) => {
-    const id = (req.params as { id: string }).id;
-    if (!isUuid(id)) return reply.code(400).send({ error: 'a block id is a UUID' });
-    const v = (req.query as { version?: unknown }).version;
-    const version = v === undefined || v === '' ? undefined : intParam('version', v, 1, Number.MAX_SAFE_INTEGER, 0);
-    return diagnoseBlock(pool, id, version === undefined ? {} : { version });
+  app.get('/api/pipelines', async () => ({ pipelines: describePipelines(pipelines) }));
+  // "Why is this <aggregate> not in <projection>?" for any declared pipeline.
+  app.get('/api/diagnosis/:aggregateType/:id', async (req, reply) => {
+    const { aggregateType, id } = req.params as { aggregateType: string; id: string };
+    const q = req.query as { version?: unknown; projection?: unknown };
+    if (q.projection !== undefined && typeof q.projection !== 'string') throw new BadRequest('projection must be given once');
+    const pipeline = findPipeline(pipelines, text('aggregate type', aggregateType), q.projection === undefined || q.projection === '' ? undefined : text('projection', q.projection));
+    if (!validId(pipeline, id)) return reply.code(400).send({ error: `not a valid ${pipeline.labels?.aggregate ?? pipeline.aggregateType} id` });
+    const version = q.version === undefined || q.version === '' ? undefined : intParam('version', q.version, 1, Number.MAX_SAFE_INTEGER, 0);
+    return diagnose(pool, pipeline, id, version === undefined ? {} : { version });
   });
   app.get('/api/events', async (req, reply) => {
     const q = req.query as { state?: unknown; limit?: unknown };

@@ -22,6 +22,14 @@ export function elasticsearchClient(o: ClusterClientOptions): ClusterClient {
       const r = await client.bulk({ operations }, { meta: true, signal, maxRetries: 0, openTelemetry: { enabled: false } });
       return { statusCode: r.statusCode ?? 200, headers: (r.headers ?? {}) as Record<string, unknown>, body: r.body as never };
     },
+    async search(index, body, signal) {
+      const r = await client.search({ index, ...body } as never, { meta: true, ignore: [404], maxRetries: 0, openTelemetry: { enabled: false }, ...(signal ? { signal } : {}) });
+      return { statusCode: r.statusCode ?? 200, body: r.body as never };
+    },
+    async getDocument(index, id, signal) {
+      const r = await client.get({ index, id, _source: false }, { meta: true, ignore: [404], maxRetries: 0, openTelemetry: { enabled: false }, ...(signal ? { signal } : {}) });
+      return { statusCode: r.statusCode ?? 200, body: r.body as never };
+    },
     async indexExists(index) {
       return client.indices.exists({ index });
     },
@@ -49,6 +57,28 @@ export function opensearchClient(o: ClusterClientOptions): ClusterClient {
         return { statusCode: r.statusCode ?? 200, headers: (r.headers ?? {}) as Record<string, unknown>, body: r.body as never };
       } finally {
         signal.removeEventListener('abort', onAbort);
+      }
+    },
+    async search(index, body, signal) {
+      const req = client.search({ index, body: body as never }, { ignore: [404], maxRetries: 0 });
+      const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const r = await req;
+        return { statusCode: r.statusCode ?? 200, body: r.body as never };
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    async getDocument(index, id, signal) {
+      const req = client.get({ index, id, _source: false }, { ignore: [404], maxRetries: 0 });
+      const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const r = await req;
+        return { statusCode: r.statusCode ?? 200, body: r.body as never };
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
       }
     },
     async indexExists(index) {

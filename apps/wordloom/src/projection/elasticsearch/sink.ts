@@ -14,14 +14,21 @@ import { SpanKind } from '@opentelemetry/api';
 import { ProjectionError, parseRetryAfter, type ItemOutcome } from '@loomtrace/outbox';
 import * as sc from '../../semconv.js';
 import { withSpan } from '@loomtrace/outbox';
-import type { Sink } from '@loomtrace/outbox';
+import type { ProjectedState, ProjectionInspector, Sink } from '@loomtrace/outbox';
 import type { OutboxEvent } from '@loomtrace/outbox';
 import { applyBulkResponse, bulkOperations, type BulkResponseBody } from './bulk.js';
+import { projectedFromGet, InspectError, type GetDocumentResponse } from './inspect.js';
+import { hitsFromSearch, searchRequest, type ClusterSearchBody, type SearchQuery } from './search.js';
+import type { SearchHit } from '../postgres/searchBlocks.js';
 
 /** What the sink needs from a cluster client; one adapter per official client. */
 export interface ClusterClient {
   readonly system: 'elasticsearch' | 'opensearch';
   bulk(operations: object[], signal: AbortSignal): Promise<{ statusCode: number; headers: Record<string, unknown>; body: BulkResponseBody }>;
+  /** A `_search` on one index (404 answered, not thrown). */
+  search(index: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<{ statusCode: number; body: ClusterSearchBody & { error?: unknown } }>;
+  /** A document GET without its source (404 answered, not thrown). */
+  getDocument(index: string, id: string, signal?: AbortSignal): Promise<GetDocumentResponse>;
   indexExists(index: string): Promise<boolean>;
   createIndex(index: string, body: { settings: object; mappings: object }): Promise<void>;
   ping(): Promise<void>;
@@ -71,7 +78,7 @@ export function fromClientError(err: unknown): unknown {
   return err;
 }
 
-export class ClusterSearchSink implements Sink {
+export class ClusterSearchSink implements Sink, ProjectionInspector {
   readonly name: string;
   readonly system: string;
   private indexReady: Promise<void> | undefined;
@@ -139,6 +146,19 @@ export class ClusterSearchSink implements Sink {
       }
     }
     return outcomes;
+  }
+
+  /** What the index holds for one block: its external version, from a document GET. */
+  async inspect(blockId: string, signal?: AbortSignal): Promise<ProjectedState | null> {
+    return projectedFromGet(this.system, this.options.index, await this.client.getDocument(this.options.index, blockId, signal));
+  }
+
+  /** Full-text search on the index the sink writes (an index not created yet: no hits). */
+  async search(q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
+    const r = await this.client.search(this.options.index, searchRequest(q), signal);
+    if (r.statusCode === 404) return [];
+    if (r.statusCode < 200 || r.statusCode >= 300) throw new InspectError(r.statusCode, 'search');
+    return hitsFromSearch(r.body);
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Pool } from '@loomtrace/outbox';
 import { ProjectionError, STALE, WRITTEN, type ItemOutcome } from '@loomtrace/outbox';
-import type { Sink } from '@loomtrace/outbox';
+import type { ProjectedState, ProjectionInspector, Sink } from '@loomtrace/outbox';
+import { selectIndexedBlock } from './selectIndexedBlock.js';
 import type { OutboxEvent } from '@loomtrace/outbox';
 import { upsertBlocks, type BlockDoc } from './upsertBlocks.js';
 import { ATTR_LIBRARY_ID } from '../../semconv.js';
@@ -37,7 +38,7 @@ export function toBlockDoc(e: OutboxEvent): BlockDoc {
  * Within a batch only the newest version of each block is sent (two versions of one row in
  * one upsert would be an error); the older ones are stale, which is success.
  */
-export class PostgresSearchSink implements Sink {
+export class PostgresSearchSink implements Sink, ProjectionInspector {
   readonly name = 'postgres-search';
   readonly system = 'postgresql';
   constructor(private readonly pool: Pool) {}
@@ -70,6 +71,12 @@ export class PostgresSearchSink implements Sink {
       for (const { doc, index } of docs) outcomes[index] = written.has(doc.blockId) ? WRITTEN : STALE;
     }
     return outcomes;
+  }
+
+  /** What `search.blocks` holds for one block: its version, tombstone, write time and event. */
+  async inspect(blockId: string): Promise<ProjectedState | null> {
+    const r = await selectIndexedBlock(this.pool, blockId);
+    return r ? { version: Number(r.version), deleted: r.deleted, at: r.indexed_at, eventId: r.event_id, where: 'search.blocks' } : null;
   }
 
   async ping(): Promise<void> {

@@ -1,35 +1,53 @@
-/** `loomtrace why block <id> [--version N] [--json]`: why is this block (not) in search? */
+/**
+ * `loomtrace why <aggregate-type> <id> [--projection P] [--version N] [--json]`: why is this
+ * aggregate (not) in its projection? Exit 0 when the projection holds the asked version (or
+ * its removal, or a newer one), 1 otherwise, 2 for bad usage.
+ */
 import type { CliContext } from '../context.js';
 import { createPool } from '@loomtrace/outbox';
-import { diagnoseBlock, isUuid } from '../../query/diagnosis.js';
+import { diagnose, holdsVersion } from '../../query/diagnosis.js';
+import { findPipeline, PipelineLookupError, validId } from '../../query/pipelines.js';
 import { flag, option, positional } from '../../text/args.js';
 
 const MARK: Record<string, string> = { done: '✔', pending: '…', failed: '✘', skipped: '–' };
+const USAGE = 'usage: loomtrace why <aggregate-type> <id> [--projection P] [--version N] [--json]\n';
 
 export async function run(args: string[], ctx: CliContext): Promise<number> {
-  const [what, id] = positional(args, ['--version']);
-  if (what !== 'block' || !id) {
-    process.stderr.write('usage: loomtrace why block <block-id> [--version N] [--json]\n');
-    return 2;
-  }
-  if (!isUuid(id)) {
-    process.stderr.write(`not a block id (a UUID): ${id}\n`);
+  const [type, id, extra] = positional(args, ['--version', '--projection']);
+  if (!type || !id || extra !== undefined) {
+    process.stderr.write(USAGE);
     return 2;
   }
   const v = option(args, '--version');
+  if (v !== undefined && (!/^\d{1,16}$/.test(v) || Number(v) < 1 || Number(v) > Number.MAX_SAFE_INTEGER)) {
+    process.stderr.write(`--version must be a whole number from 1, got ${JSON.stringify(v.slice(0, 40))}\n`);
+    return 2;
+  }
   const pool = createPool({ connectionString: ctx.databaseUrl, max: 4, applicationName: 'loomtrace-cli' });
   try {
-    const d = await diagnoseBlock(pool, id, v ? { version: Number(v) } : {});
+    let pipeline;
+    try {
+      pipeline = findPipeline(ctx.pipelines(pool), type, option(args, '--projection'));
+    } catch (err) {
+      if (!(err instanceof PipelineLookupError)) throw err;
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    if (!validId(pipeline, id)) {
+      process.stderr.write(`not a valid ${pipeline.labels?.aggregate ?? pipeline.aggregateType} id: ${JSON.stringify(id.slice(0, 80))}\n`);
+      return 2;
+    }
+    const d = await diagnose(pool, pipeline, id, v ? { version: Number(v) } : {});
     if (flag(args, '--json')) {
       process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
     } else {
-      const out = [`block ${id}`, '', `  ${d.verdict}`, ''];
+      const out = [`${pipeline.labels?.aggregate ?? pipeline.aggregateType} ${id} → ${pipeline.labels?.projection ?? pipeline.projection} (${d.system})`, '', `  ${d.verdict}`, ''];
       for (const s of d.steps) out.push(`  ${MARK[s.status] ?? '?'} ${s.label.padEnd(28)} ${s.status.padEnd(8)} ${(s.at ?? '').padEnd(25)} ${s.detail}`);
       if (d.trace) out.push('', `  trace ${d.trace.traceId} (${d.trace.storedSpans ? `${d.trace.storedSpans} spans stored: loomtrace trace ${d.trace.traceId}` : d.trace.sampled ? 'no spans stored' : 'sampled out'})`);
       if (d.event) out.push(`  event ${d.event.id}: state ${d.event.state}, ${d.event.attempts} attempt(s)`);
       process.stdout.write(`${out.join('\n')}\n`);
     }
-    return d.kind === 'visible' || d.kind === 'deleted_and_removed' || d.kind === 'superseded' ? 0 : 1;
+    return holdsVersion(d) ? 0 : 1;
   } finally {
     await pool.end();
   }

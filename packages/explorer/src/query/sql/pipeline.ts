@@ -1,40 +1,9 @@
 import type { Queryable } from '@loomtrace/outbox';
 
 /**
- * Reads of the pipeline's own tables (the source of truth, the outbox, the index) that the
- * diagnosis and the replay join. Read-only; each statement is named for the pg instrumentation.
+ * Reads of the outbox that the diagnosis and the replay join (the source of truth and the
+ * projection are read through the pipeline's declaration). Read-only; each statement is named for the pg instrumentation.
  */
-
-export interface BlockState {
-  id: string;
-  version: string;
-  deleted_at: Date | null;
-  updated_at: Date;
-  library_id: string;
-}
-export async function selectBlockState(db: Queryable, id: string): Promise<BlockState | undefined> {
-  const { rows } = await db.query<BlockState>({
-    name: 'explorer_block_state',
-    text: `select id::text, version::text, deleted_at, updated_at, library_id::text from wordloom.blocks where id = $1::uuid`,
-    values: [id],
-  });
-  return rows[0];
-}
-
-export interface IndexedBlock {
-  version: string;
-  deleted: boolean;
-  indexed_at: Date;
-  event_id: string | null;
-}
-export async function selectIndexedBlock(db: Queryable, id: string): Promise<IndexedBlock | undefined> {
-  const { rows } = await db.query<IndexedBlock>({
-    name: 'explorer_indexed_block',
-    text: `select version::text, deleted, indexed_at, event_id::text from search.blocks where block_id = $1::uuid`,
-    values: [id],
-  });
-  return rows[0];
-}
 
 export interface OutboxRow {
   id: string;
@@ -69,12 +38,14 @@ const OUTBOX_COLUMNS = `id::text, projection, event_type, aggregate_type, aggreg
   request_id, traceparent, state, attempts, enqueued_at, run_at, lease_owner, claimed_at, lease_expires_at, previous_owner,
   reclaims, last_reason, last_error, last_delay_ms, done_at, dead_at, renewals, last_renewed_at, clock_timestamp() as now`;
 
-/** The newest events of one aggregate, newest version first. */
-export async function selectAggregateEvents(db: Queryable, aggregateId: string, limit = 10): Promise<OutboxRow[]> {
+/** The newest events of one aggregate for one projection, newest version first. */
+export async function selectAggregateEvents(db: Queryable, q: { projection: string; aggregateType: string; aggregateId: string }, limit = 10): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>({
     name: 'explorer_aggregate_events',
-    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox where aggregate_id = $1 order by aggregate_version desc, id desc limit $2`,
-    values: [aggregateId, limit],
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox
+            where aggregate_id = $1 and projection = $2 and aggregate_type = $3
+            order by aggregate_version desc, id desc limit $4`,
+    values: [q.aggregateId, q.projection, q.aggregateType, limit],
   });
   return rows;
 }
