@@ -81,14 +81,21 @@ describe('explorer in Chromium', { skip }, () => {
     assert.equal(names.filter((n) => n === 'process search').length, 2, 'two attempts');
     assert.equal(names.filter((n) => n === 'queue wait search').length, 2, 'a queue wait before each attempt');
     const groups = await page.$$eval('#waterfall .wf-group', (els) => els.map((e) => e.textContent ?? ''));
-    assert.ok(groups.some((g) => /^attempt 1 · worker-a · retry/.test(g)), groups.join(' | '));
-    assert.ok(groups.some((g) => /^attempt 2 · worker-a · done · after http_429/.test(g)), groups.join(' | '));
+    // Each heading names its own attempt's outcome and failure (the 429 was attempt 1's).
+    assert.ok(groups.some((g) => /^▾attempt 1 · worker-a · retry · http_429$/.test(g)), groups.join(' | '));
+    assert.ok(groups.some((g) => /^▾attempt 2 · worker-a · done$/.test(g)), groups.join(' | '));
+    // The backoff between them is drawn as its own segment, from the outbox's record.
+    assert.match((await page.textContent('.wf-row.backoff-row')) ?? '', /backoff before attempt 2 · after http_429/);
+    // The failed-then-healed attempt is marked as retried: not error red, not plain.
+    assert.equal(await page.locator('.wf-row .wf-bar.k-consumer.retried').count(), 1);
+    assert.equal(await page.textContent('#trace-outcome'), 'done after retries');
     assert.equal(await page.locator('.wf-row.queue-row .wf-bar.queue').count(), 2, 'the queue wait is drawn as its own kind of segment');
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-waterfall.png'), fullPage: true });
     // Span detail, and the link from attempt 2 back to attempt 1.
     await page.locator('.wf-row', { has: page.locator('.name', { hasText: 'process search' }) }).nth(1).click();
     await page.waitForSelector('#detail h2');
     const detail = (await page.textContent('#detail')) ?? '';
+    assert.match(detail, /^process searchOutboxattempt2outcomedone/, 'the outbox facts come first');
     assert.match(detail, /loomtrace\.attempt/);
     assert.match(detail, /previous_attempt: /);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-span-detail.png'), fullPage: true });

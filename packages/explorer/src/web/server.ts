@@ -13,6 +13,7 @@ import { pipelineHealth } from '../query/health.js';
 import { listEvents, replayEvent } from '../query/replay.js';
 import { listServices, searchTraces, type TraceFilter } from '../query/sql/searchTraces.js';
 import { selectSpanResource, selectTraceJson } from '../query/sql/traceSpans.js';
+import { selectTraceOutbox } from '../query/sql/traceOutbox.js';
 import { loadStatic } from './static.js';
 
 export const CSP =
@@ -156,6 +157,18 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     const t = await selectTraceJson(pool, id, MAX_TRACE_SPANS);
     if (t.count === 0) return reply.code(404).send({ error: 'no spans stored for this trace (not sampled, not yet received, or past retention)' });
     return reply.type('application/json; charset=utf-8').send(`{"traceId":"${id}","truncated":${t.count >= MAX_TRACE_SPANS},"spans":${t.spans}}`);
+  });
+  // The outbox's record of the trace's events: attempts no span tells of (a dead worker's),
+  // backoff, dead letters. Empty where the explorer does not share the outbox's database.
+  app.get('/api/traces/:traceId/outbox', async (req, reply) => {
+    const id = (req.params as { traceId: string }).traceId.toLowerCase();
+    if (!TRACE_ID.test(id)) return reply.code(400).send({ error: 'a trace id is 32 hex digits' });
+    try {
+      return { traceId: id, events: await selectTraceOutbox(pool, id) };
+    } catch (err) {
+      if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return { traceId: id, events: [] };
+      throw err;
+    }
   });
   app.get('/api/traces/:traceId/spans/:spanId', async (req, reply) => {
     const { traceId, spanId } = req.params as { traceId: string; spanId: string };
