@@ -88,6 +88,7 @@ describe('the waterfall after a dead worker', { skip }, () => {
   });
 
   let reclaimedTrace: string;
+  let deadTrace: string;
 
   test('a SIGKILLed worker\'s attempt: its owner, "worker gone", the lease it held; the next attempt reclaimed from it', async () => {
     const ev = await killedWhileHolding('victim');
@@ -126,6 +127,7 @@ describe('the waterfall after a dead worker', { skip }, () => {
     const sweeper = await worker('sweeper', { WORKER_MAX_ATTEMPTS: '1' });
     await until('the event dead-lettered', 20_000, async () => ((await db.pool.query(`select state from loomtrace.outbox where id = $1`, [ev.id])).rows[0]?.state === 'dead' ? true : undefined));
     await sweeper.stop();
+    deadTrace = ev.trace_id;
     await page.goto(`${ex.uiUrl}/trace?id=${ev.trace_id}`);
     await page.waitForSelector('#waterfall .wf-row');
     assert.equal(await page.textContent('#trace-outcome'), 'dead');
@@ -173,6 +175,46 @@ describe('the waterfall after a dead worker', { skip }, () => {
     assert.equal(await page.isEnabled('#zoom-reset'), true, 'zoomed in');
     await page.click('#zoom-reset');
     assert.equal(await page.isEnabled('#zoom-reset'), false);
+  });
+
+  test('search: retried, reclaimed and dead traces by filter in the form; batches hidden unless asked; sortable with version and attempts', async () => {
+    const listed = async () => page.$$eval('#traces tr.trace-row', (els) => els.map((e) => e.getAttribute('data-trace-id')));
+    await page.goto(`${ex.uiUrl}/`);
+    await page.waitForSelector('#traces');
+    const all = await listed();
+    assert.ok(all.includes(reclaimedTrace) && all.includes(deadTrace));
+    const roots = await page.$$eval('#traces tr.trace-row td:nth-child(2)', (els) => els.map((e) => e.textContent ?? ''));
+    assert.ok(roots.every((r) => !r.startsWith('batch ')), `no batch traces by default: ${roots.join(', ')}`);
+    await page.click('input[name="changes"]');
+    await page.click('form.search button[type="submit"]');
+    await until('batch traces listed', 5_000, async () => ((await page.$$eval('#traces tr.trace-row td:nth-child(2)', (els) => els.map((e) => e.textContent ?? ''))).some((r) => r.startsWith('batch ')) ? true : undefined));
+    await page.click('input[name="changes"]');
+    await page.click('input[name="reclaimed"]');
+    await page.click('form.search button[type="submit"]');
+    await until('only the reclaimed trace', 5_000, async () => { const l = await listed(); return l.length === 1 && l[0] === reclaimedTrace ? true : undefined; });
+    assert.match(page.url(), /reclaimed=1/);
+    const row = page.locator(`#traces tr[data-trace-id="${reclaimedTrace}"]`);
+    assert.equal(await row.locator('td:nth-child(6)').textContent(), '2', 'attempts column');
+    assert.equal(await row.locator('td:nth-child(4)').textContent(), '1', 'version column');
+    await page.click('input[name="reclaimed"]');
+    await page.click('input[name="dead"]');
+    await page.click('form.search button[type="submit"]');
+    await until('only the dead trace', 5_000, async () => { const l = await listed(); return l.length === 1 && l[0] === deadTrace ? true : undefined; });
+    await page.goto(`${ex.uiUrl}/?min_attempts=2`);
+    await page.waitForSelector('#traces');
+    assert.deepEqual(await listed(), [reclaimedTrace]);
+    assert.equal(await page.inputValue('select[name="min_attempts"]'), '2');
+    // Sorting by spans, both ways.
+    await page.goto(`${ex.uiUrl}/?changes=0`);
+    await page.waitForSelector('#traces');
+    await page.click('#traces th button:text-is("spans")');
+    const spans = async () => page.$$eval('#traces tr.trace-row td:nth-child(5)', (els) => els.map((e) => Number(e.textContent)));
+    const down = await spans();
+    assert.deepEqual(down, down.slice().sort((a, b) => b - a));
+    await page.click('#traces th button:has-text("spans")');
+    const up = await spans();
+    assert.deepEqual(up, up.slice().sort((a, b) => a - b));
+    assert.equal((await (await fetch(`${ex.uiUrl}/api/traces?outcome=maybe`)).json() as { error: string }).error, 'outcome must be done, retry, dead or lost');
   });
 
   test('dead letters in numeric order, with error, trace link and the superseded mark', async () => {

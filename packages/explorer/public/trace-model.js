@@ -131,6 +131,8 @@ export function buildRows(spans, outbox) {
   const lastRowOf = new Map(); // event id -> index after its last attempt's rows
   const ordered = order(spans);
   const factsOf = (ev, n) => attemptFacts(idx, ev, n, events.get(ev));
+  // The claim, write and ack under a process span carry no attempt of their own: they inherit it.
+  const inherited = new Map();
   for (let i = 0; i < ordered.length; i++) {
     const { span: s, depth, parent, hasKids } = ordered[i];
     const n = attemptOf(s);
@@ -144,7 +146,8 @@ export function buildRows(spans, outbox) {
       const f = factsOf(ev, n);
       rows.push({ type: 'group', depth, text: headingText(f), facts: f, event: ev, outcome: f.outcome, lost: f.lost, collapsible: true });
     }
-    const f = n !== undefined && ev !== null ? factsOf(ev, n) : null;
+    const f = n !== undefined && ev !== null ? factsOf(ev, n) : (parent && inherited.get(parent)) || null;
+    if (f && hasKids) inherited.set(s.spanId, f);
     rows.push({ type: 'span', span: s, depth, parent, hasKids, cls: spanClass(s, f), startNs: BigInt(s.startTimeUnixNano), endNs: BigInt(s.endTimeUnixNano), facts: f });
     if (inAttempt && isQueue(s) && f && f.lost) pushLease(rows, f, ev, depth);
     if (inAttempt) lastRowOf.set(ev, { at: rows.length, depth });

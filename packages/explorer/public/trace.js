@@ -121,13 +121,16 @@ async function render() {
       bar.style.left = `${left}%`;
       bar.style.width = `${width}%`;
       // Near the right edge the duration goes before the bar, so they never overlap.
-      if (left + width > 70) { durText.style.left = ''; durText.style.right = `${Math.min(100, Math.max(0, 100 - left + 0.5))}%`; }
-      else { durText.style.right = ''; durText.style.left = `${Math.max(0, left + width + 0.5)}%`; }
+      // A wide bar reaching the right edge holds its duration inside.
+      durText.classList.toggle('inside', left + width > 70 && left < 30);
+      if (left + width > 70 && left >= 30) { durText.style.left = ''; durText.style.right = `${Math.min(100, Math.max(0, 100 - left + 0.5))}%`; }
+      else { durText.style.right = ''; durText.style.left = `${Math.max(0, left + width > 70 ? left + 0.5 : left + width + 0.5)}%`; }
     }
     const ticks = axis.lastChild;
     ticks.replaceChildren();
     for (let k = 0; k <= 4; k++) {
-      const tick = el('span', { class: 'tick', text: fmtMs((view.from + (span * k) / 4) / 1e6) });
+      const at = (view.from + (span * k) / 4) / 1e6;
+      const tick = el('span', { class: 'tick', text: at === 0 ? '0' : fmtMs(at) });
       tick.style.left = `${Math.min(k * 25, 93)}%`;
       ticks.append(tick);
     }

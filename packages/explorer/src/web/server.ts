@@ -96,6 +96,21 @@ export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
   }
   f.fromNs = timeNs('from', q['from']);
   f.toNs = timeNs('to', q['to']);
+  if (q['min_attempts'] !== undefined && q['min_attempts'] !== '') f.minAttempt = intParam('min_attempts', q['min_attempts'], 1, 1_000_000, 1);
+  const outcome = s('outcome');
+  if (outcome) {
+    if (!['done', 'retry', 'dead', 'lost'].includes(outcome)) throw new BadRequest('outcome must be done, retry, dead or lost');
+    f.outcome = outcome;
+  }
+  const yes = (k: string) => {
+    const v = s(k);
+    if (v === undefined || v === '0' || v === 'false') return undefined;
+    if (v !== '1' && v !== 'true') throw new BadRequest(`${k} must be 1 or 0`);
+    return true;
+  };
+  f.reclaimed = yes('reclaimed');
+  f.dead = yes('dead');
+  f.changesOnly = yes('changes');
   return f;
 }
 
@@ -146,6 +161,9 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
         services: r.services,
         spans: r.spans,
         errors: r.errors,
+        retries: r.retries,
+        maxAttempt: r.max_attempt,
+        version: r.version === null ? null : Number(r.version),
         startTimeUnixNano: r.start_ns,
         durationMs: Number(BigInt(r.end_ns) - BigInt(r.start_ns)) / 1e6,
       })),
