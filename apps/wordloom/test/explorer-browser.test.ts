@@ -142,8 +142,23 @@ describe('explorer in Chromium', { skip }, () => {
     assert.deepEqual(steps, ['enqueued', 'claimed', 'retry', 'claimed', 'acked']);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-event-replay.png'), fullPage: true });
     await page.goto(`${ex.uiUrl}/health`);
-    await page.waitForSelector('svg.chart');
-    assert.equal(await page.locator('svg.chart').count(), 5);
+    await page.waitForSelector('#c-lag .uplot canvas');
+    // Five charts (uPlot, from this origin) or their empty states; lag and events have data.
+    assert.equal(await page.locator('.charts > div').count(), 5);
+    assert.equal(await page.locator('#c-events .uplot').count(), 1);
+    const w = (await page.locator('#c-lag').boundingBox())!.width;
+    assert.ok(w > 640, `charts take the page's width (${w} px)`);
+    // The cursor's tooltip: uPlot's live legend shows the values under it.
+    const over = (await page.locator('#c-lag .u-over').boundingBox())!;
+    await page.mouse.move(over.x + over.width - 3, over.y + over.height / 2);
+    const values = await page.$$eval('#c-lag .u-legend .u-value', (els) => els.map((e) => e.textContent ?? ''));
+    assert.ok(values.some((v) => /\d/.test(v)), `tooltip values: ${values.join(' ')}`);
+    const ticks = await page.$$eval('#c-lag .u-axis', (els) => els.map((e) => e.textContent ?? '').join(' '));
+    assert.ok(!ticks.includes('0 µs'), ticks);
+    assert.equal(await page.evaluate<string>("getComputedStyle(document.querySelector('#steps th:nth-child(2)')).textAlign"), 'right', 'headers align with their numbers');
+    await page.click('nav.tabs a:text-is("1 h")');
+    await page.waitForSelector('#c-lag .uplot canvas');
+    assert.match(page.url(), /minutes=60/);
     assert.match((await page.textContent('.cards')) ?? '', /dead letters/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-health.png'), fullPage: true });
     // The indexed block's page links to its trace, which opens.
