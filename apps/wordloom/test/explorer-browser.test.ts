@@ -104,6 +104,14 @@ describe('explorer in Chromium', { skip }, () => {
     const selected = await page.$eval('.wf-row.sel', (e) => e.getAttribute('data-span-id'));
     const t = await j<{ spans: { spanId: string; name: string; attributes: Record<string, unknown> }[] }>(`/api/traces/${traceId}`);
     assert.equal(t.spans.find((s) => s.spanId === selected)?.attributes['loomtrace.attempt'], 1, 'the link leads to attempt 1');
+    // Both ways between the event's trace and its batch: to the batch, and from the batch back.
+    await page.locator('a', { hasText: /^batch trace / }).first().click();
+    await page.waitForSelector('#batch-events a');
+    assert.match(await page.title(), /^batch search · trace/);
+    const eventId = String(t.spans.find((s) => s.name === 'process search')!.attributes['messaging.message.id']);
+    await page.locator('#batch-events a', { hasText: new RegExp(`^event ${eventId} \\((retry|done)\\)$`) }).first().click();
+    await page.waitForSelector('.wf-row.sel');
+    assert.match(page.url(), new RegExp(`id=${traceId}`));
   });
 
   test('the diagnosis page: indexed, retrying and dead-lettered blocks', async () => {

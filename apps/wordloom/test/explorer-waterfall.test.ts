@@ -136,6 +136,13 @@ describe('the waterfall after a dead worker', { skip }, () => {
     assert.ok(g.some((x) => /^▾attempt 1 · victim-2 · dead · worker gone · reconstructed from the outbox$/.test(x)), g.join(' | '));
     assert.match((await page.textContent('.wf-row.dead-row')) ?? '', /dead-lettered.*dead after 1 attempt\(s\) · worker gone/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'waterfall-dead.png'), fullPage: true });
+    // The event's replay says the same, truthfully labelled, and names the event in its title.
+    await page.goto(`${ex.uiUrl}/event?id=${ev.id}`);
+    await page.waitForSelector('#timeline tr');
+    assert.match(await page.title(), new RegExp(`^Event ${ev.id} · dead`));
+    const steps = await page.$$eval('#timeline tr', (els) => els.map((e) => e.textContent ?? ''));
+    assert.ok(steps.some((x) => /^.*dead.*dead-lettered by the reclaim sweep \(worker gone, attempts used up\)/.test(x)), steps.join(' | '));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'replay-dead.png'), fullPage: true });
   });
 
   test('every span is reachable with Tab and opens with Enter; arrows move; find and collapse work', async () => {

@@ -62,6 +62,7 @@ async function render() {
     el('p', { class: 'mono', text: `trace ${id}` }),
     el('p', { class: 'muted' }, `${spans.length} span(s) · ${services.join(', ')} · ${fmtMs(total / 1e6)} · started ${fmtNs(t0.toString())}${t.truncated ? ' · truncated' : ''}`,
       verdict ? ' · ' : '', verdict ? el('span', { class: `badge o-${verdict.replace(/ /g, '-')}`, id: 'trace-outcome', text: verdict }) : ''),
+    root.name.startsWith('batch ') ? el('p', { id: 'batch-events' }) : null,
     batchLinks.size ? el('p', {}, 'batch: ', ...[...batchLinks].flatMap(([tid, sid], i) => [i ? ', ' : '', el('a', { href: `/trace?id=${encodeURIComponent(tid)}&span=${encodeURIComponent(sid)}`, text: `batch trace ${tid.slice(0, 8)}` })])) : null,
     legend());
 
@@ -238,6 +239,15 @@ async function render() {
   });
 
   performance.mark('wf-appended');
+  // A batch trace links back to the event traces it served.
+  const back = head.querySelector('#batch-events');
+  if (back) {
+    api(`/api/traces/${encodeURIComponent(id)}/events`).then((r) => {
+      if (r.events.length === 0) return back.replaceChildren(el('span', { class: 'muted', text: 'no event traces stored for this batch' }));
+      back.replaceChildren(`events of this batch (${r.events.length}): `, ...r.events.flatMap((e, i) => [i ? ', ' : '',
+        el('a', { href: `/trace?id=${encodeURIComponent(e.traceId)}&span=${encodeURIComponent(e.spanId)}`, text: `${e.eventId ? `event ${e.eventId}` : e.traceId.slice(0, 8)}${e.outcome ? ` (${e.outcome})` : ''}` })]));
+    }).catch((err) => showError(back, err));
+  }
   // Drag on the minimap to zoom; a click without a drag re-centres the window.
   let drag = null;
   const at = (ev) => Math.min(1, Math.max(0, (ev.clientX - mini.getBoundingClientRect().left) / mini.clientWidth)) * total;

@@ -77,9 +77,11 @@ export async function replayEvent(db: Queryable, eventId: string): Promise<Repla
       a.outcome === 'retry'
         ? `retry in ${a.delay_ms ?? 0} ms`
         : a.outcome === 'lost'
-          ? `lease expired after ${a.delay_ms ?? '?'} ms; reclaimed`
+          ? `${a.reason === 'worker_gone' ? 'worker gone (its session and presence lock ended)' : 'lease expired'}; lease held ${a.delay_ms ?? '?'} ms; reclaimed`
           : a.outcome === 'dead'
-            ? 'dead-lettered'
+            ? a.reason === 'worker_gone' || a.reason === 'lease_expired'
+              ? `dead-lettered by the reclaim sweep (${a.reason === 'worker_gone' ? 'worker gone' : 'lease expired'}, attempts used up)`
+              : 'dead-lettered'
             : a.outcome;
     timeline.push({ at: a.finished_at.toISOString(), what: a.outcome, attempt: a.attempt, owner: a.lease_owner, reason: a.reason, delayMs: a.delay_ms, ackRows: a.ack_rows, spanId: spanFor(a.attempt), detail: `${detail}${a.error ? `: ${a.error.slice(0, 200)}` : ''}` });
   }

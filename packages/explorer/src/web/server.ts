@@ -14,6 +14,7 @@ import { listEvents, replayEvent } from '../query/replay.js';
 import { listServices, searchTraces, type TraceFilter } from '../query/sql/searchTraces.js';
 import { selectSpanResource, selectTraceJson } from '../query/sql/traceSpans.js';
 import { selectTraceOutbox } from '../query/sql/traceOutbox.js';
+import { selectBatchEvents } from '../query/sql/batchEvents.js';
 import { loadStatic } from './static.js';
 
 export const CSP =
@@ -187,6 +188,13 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
       if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return { traceId: id, events: [] };
       throw err;
     }
+  });
+  // A batch trace's way back to the event traces it served (each event's process span links to the batch).
+  app.get('/api/traces/:traceId/events', async (req, reply) => {
+    const id = (req.params as { traceId: string }).traceId.toLowerCase();
+    if (!TRACE_ID.test(id)) return reply.code(400).send({ error: 'a trace id is 32 hex digits' });
+    const rows = await selectBatchEvents(pool, id, 500);
+    return { traceId: id, events: rows.map((r) => ({ traceId: r.trace_id, spanId: r.span_id, eventId: r.message_id, outcome: r.outcome })) };
   });
   app.get('/api/traces/:traceId/spans/:spanId', async (req, reply) => {
     const { traceId, spanId } = req.params as { traceId: string; spanId: string };
