@@ -96,6 +96,8 @@ describe('explorer in Chromium', { skip }, () => {
     await page.waitForSelector('#detail h2');
     const detail = (await page.textContent('#detail')) ?? '';
     assert.match(detail, /^process searchOutboxattempt2outcomedone/, 'the outbox facts come first');
+    assert.match(detail, /retried afterhttp_429/);
+    assert.doesNotMatch(detail, /failed with/, 'the healed attempt does not wear the failure of the one before');
     assert.match(detail, /loomtrace\.attempt/);
     assert.match(detail, /previous_attempt: /);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-span-detail.png'), fullPage: true });

@@ -23,7 +23,10 @@ function outboxPairs(row) {
   return [
     ['attempt', a['loomtrace.attempt'] ?? f.attempt],
     ['outcome', a['loomtrace.outcome'] ?? f.outcome],
-    ['reason', reasonText(f.reason || a['loomtrace.retry.reason'] || null)],
+    // Its own failure (the outbox's record, or the next attempt's "retried because"); then what
+    // the attempt before it failed with, kept apart so a healed attempt never wears it.
+    ['failed with', reasonText(f.reason || null)],
+    ['retried after', reasonText(a['loomtrace.retry.reason'] || null)],
     ['error', f.error],
     ['lease owner', a['loomtrace.lease.owner'] ?? f.owner],
     ['previous owner', a['loomtrace.lease.previous_owner'] ?? f.previousOwner],
