@@ -82,14 +82,23 @@ describe('explorer in Chromium', { skip }, () => {
     assert.equal(names.filter((n) => n === 'process search').length, 2, 'two attempts');
     assert.equal(names.filter((n) => n === 'queue wait search').length, 2, 'a queue wait before each attempt');
     const groups = await page.$$eval('#waterfall .wf-group', (els) => els.map((e) => e.textContent ?? ''));
-    assert.ok(groups.some((g) => /^attempt 1 · worker-a · retry/.test(g)), groups.join(' | '));
-    assert.ok(groups.some((g) => /^attempt 2 · worker-a · done · after http_429/.test(g)), groups.join(' | '));
+    // Each heading names its own attempt's outcome and failure (the 429 was attempt 1's).
+    assert.ok(groups.some((g) => /^▾attempt 1 · worker-a · retry · http_429$/.test(g)), groups.join(' | '));
+    assert.ok(groups.some((g) => /^▾attempt 2 · worker-a · done$/.test(g)), groups.join(' | '));
+    // The backoff between them is drawn as its own segment, from the outbox's record.
+    assert.match((await page.textContent('.wf-row.backoff-row')) ?? '', /backoff before attempt 2 · after http_429/);
+    // The failed-then-healed attempt is marked as retried: not error red, not plain.
+    assert.equal(await page.locator('.wf-row .wf-bar.k-consumer.retried').count(), 1);
+    assert.equal(await page.textContent('#trace-outcome'), 'done after retries');
     assert.equal(await page.locator('.wf-row.queue-row .wf-bar.queue').count(), 2, 'the queue wait is drawn as its own kind of segment');
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-waterfall.png'), fullPage: true });
     // Span detail, and the link from attempt 2 back to attempt 1.
     await page.locator('.wf-row', { has: page.locator('.name', { hasText: 'process search' }) }).nth(1).click();
     await page.waitForSelector('#detail h2');
     const detail = (await page.textContent('#detail')) ?? '';
+    assert.match(detail, /^process searchOutboxattempt2outcomedone/, 'the outbox facts come first');
+    assert.match(detail, /retried afterhttp_429/);
+    assert.doesNotMatch(detail, /failed with/, 'the healed attempt does not wear the failure of the one before');
     assert.match(detail, /loomtrace\.attempt/);
     assert.match(detail, /previous_attempt: /);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-span-detail.png'), fullPage: true });
@@ -98,6 +107,14 @@ describe('explorer in Chromium', { skip }, () => {
     const selected = await page.$eval('.wf-row.sel', (e) => e.getAttribute('data-span-id'));
     const t = await j<{ spans: { spanId: string; name: string; attributes: Record<string, unknown> }[] }>(`/api/traces/${traceId}`);
     assert.equal(t.spans.find((s) => s.spanId === selected)?.attributes['loomtrace.attempt'], 1, 'the link leads to attempt 1');
+    // Both ways between the event's trace and its batch: to the batch, and from the batch back.
+    await page.locator('a', { hasText: /^batch trace / }).first().click();
+    await page.waitForSelector('#batch-events a');
+    assert.match(await page.title(), /^batch search · trace/);
+    const eventId = String(t.spans.find((s) => s.name === 'process search')!.attributes['messaging.message.id']);
+    await page.locator('#batch-events a', { hasText: new RegExp(`^event ${eventId} \\((retry|done)\\)$`) }).first().click();
+    await page.waitForSelector('.wf-row.sel');
+    assert.match(page.url(), new RegExp(`id=${traceId}`));
   });
 
   test('the diagnosis page: indexed, retrying and dead-lettered blocks', async () => {
@@ -136,8 +153,23 @@ describe('explorer in Chromium', { skip }, () => {
     assert.deepEqual(steps, ['enqueued', 'claimed', 'retry', 'claimed', 'acked']);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-event-replay.png'), fullPage: true });
     await page.goto(`${ex.uiUrl}/health`);
-    await page.waitForSelector('svg.chart');
-    assert.equal(await page.locator('svg.chart').count(), 5);
+    await page.waitForSelector('#c-lag .uplot canvas');
+    // Five charts (uPlot, from this origin) or their empty states; lag and events have data.
+    assert.equal(await page.locator('.charts > div').count(), 5);
+    assert.equal(await page.locator('#c-events .uplot').count(), 1);
+    const w = (await page.locator('#c-lag').boundingBox())!.width;
+    assert.ok(w > 640, `charts take the page's width (${w} px)`);
+    // The cursor's tooltip: uPlot's live legend shows the values under it.
+    const over = (await page.locator('#c-lag .u-over').boundingBox())!;
+    await page.mouse.move(over.x + over.width - 3, over.y + over.height / 2);
+    const values = await page.$$eval('#c-lag .u-legend .u-value', (els) => els.map((e) => e.textContent ?? ''));
+    assert.ok(values.some((v) => /\d/.test(v)), `tooltip values: ${values.join(' ')}`);
+    const ticks = await page.$$eval('#c-lag .u-axis', (els) => els.map((e) => e.textContent ?? '').join(' '));
+    assert.ok(!ticks.includes('0 µs'), ticks);
+    assert.equal(await page.evaluate<string>("getComputedStyle(document.querySelector('#steps th:nth-child(2)')).textAlign"), 'right', 'headers align with their numbers');
+    await page.click('nav.tabs a:text-is("1 h")');
+    await page.waitForSelector('#c-lag .uplot canvas');
+    assert.match(page.url(), /minutes=60/);
     assert.match((await page.textContent('.cards')) ?? '', /dead letters/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-health.png'), fullPage: true });
     // The indexed block's page links to its trace, which opens.

@@ -50,6 +50,8 @@ async function render() {
   if (!id) return content.replaceChildren(form);
   const r = await api(`/api/events/${encodeURIComponent(id)}`);
   const e = r.event;
+  document.title = `Event ${e.id} · ${e.state} · loomtrace explorer`;
+  document.querySelector('h1').textContent = `Event ${e.id} · ${e.eventType} v${e.aggregateVersion} · ${e.state}`;
   const head = el('p', {}, `event ${e.id} · ${e.eventType} · ${e.aggregateType} `, link('block', { type: e.aggregateType, projection: e.projection, id: e.aggregateId }, e.aggregateId), ` v${e.aggregateVersion} · state `, el('b', { text: e.state }), ` · ${e.attempts} attempt(s)${e.reclaims ? ` · ${e.reclaims} reclaim(s)` : ''}`);
   if (r.traceId) head.append(' · ', link('trace', { id: r.traceId }, 'open the trace'));
   const t = el('table', { id: 'timeline' }, el('tr', {}, ...['time', 'step', 'attempt', 'worker', 'reason', 'delay', 'detail', 'span'].map((h) => el('th', { text: h }))));

@@ -1,83 +1,73 @@
+// Pipeline health: cards for now, per-minute series drawn with uPlot (served from this origin),
+// a range selector, a cursor tooltip (uPlot's live legend), and an empty state per chart.
+import uPlot from './uPlot.esm.js';
 import { api, el, fmtMs, showError } from './common.js';
 
 const content = document.getElementById('content');
-const NS = 'http://www.w3.org/2000/svg';
+const RANGES = [[15, '15 min'], [30, '30 min'], [60, '1 h'], [360, '6 h'], [1440, '24 h']];
+const css = (v) => getComputedStyle(document.documentElement).getPropertyValue(v).trim();
+const msAxis = (v) => (v === 0 ? '0' : fmtMs(v));
+const countAxis = (v) => (Number.isInteger(v) ? String(v) : '');
 
-function svg(tag, attrs = {}) {
-  const e = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  return e;
-}
-
-/** A small line chart of several series over the same per-minute buckets. */
-function chart(title, series, buckets) {
-  const W = 640, H = 160, L = 48, B = 20;
-  const s = svg('svg', { class: 'chart', width: W, height: H, viewBox: `0 0 ${W} ${H}` });
-  let max = 0;
-  for (const x of series) for (const v of x.values) if (v !== null && v > max) max = v;
-  if (max === 0) max = 1;
-  const X = (i) => L + (i / Math.max(1, buckets.length - 1)) * (W - L - 10);
-  const Y = (v) => H - B - (v / max) * (H - B - 10);
-  for (let i = 0; i <= 2; i++) {
-    const v = (max * i) / 2;
-    const t = svg('text', { x: 4, y: Y(v) + 3 });
-    t.textContent = series[0].fmt ? series[0].fmt(v) : String(Math.round(v));
-    s.append(t, svg('line', { x1: L, x2: W - 10, y1: Y(v), y2: Y(v), stroke: '#eceef3' }));
-  }
-  for (const x of series) {
-    let d = '';
-    x.values.forEach((v, i) => { if (v !== null) d += `${d ? 'L' : 'M'}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; });
-    if (d) s.append(svg('path', { d, fill: 'none', stroke: x.color, 'stroke-width': 1.6 }));
-    // Dots too, so a minute with data between empty ones still shows.
-    x.values.forEach((v, i) => { if (v !== null && v > 0) s.append(svg('circle', { cx: X(i).toFixed(1), cy: Y(v).toFixed(1), r: 2.5, fill: x.color })); });
-  }
-  const first = svg('text', { x: L, y: H - 4 });
-  first.textContent = buckets[0] ? buckets[0].t.slice(11, 16) : '';
-  const last = svg('text', { x: W - 44, y: H - 4 });
-  last.textContent = buckets.length ? buckets[buckets.length - 1].t.slice(11, 16) : '';
-  s.append(first, last);
-  const legend = el('p', { class: 'legend' }, ...series.map((x) => {
-    const i = el('i');
-    i.style.background = x.color;
-    return el('span', {}, i, x.name);
-  }));
-  return el('div', {}, el('h2', { text: title }), legend, s);
+function chart(id, title, series, xs, fmt, minutes) {
+  const box = el('section', { class: 'chart-box', id, 'aria-label': title });
+  const has = series.some((s) => s.values.some((v) => v !== null && v !== 0));
+  const head = el('h2', { text: title });
+  if (!has) return el('div', {}, head, el('p', { class: 'empty', text: `No data in the last ${minutes} minutes.` }));
+  const muted = css('--muted');
+  const line = css('--line');
+  const axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
+  const opts = {
+    width: 600,
+    height: 180,
+    cursor: { drag: { x: true, y: false } },
+    scales: { x: { time: true } },
+    axes: [{ ...axis }, { ...axis, size: 64, values: (u, vals) => vals.map(fmt) }],
+    series: [{ value: (u, v) => (v === null ? '–' : new Date(v * 1000).toISOString().slice(11, 16)) },
+      ...series.map((s) => ({ label: s.name, stroke: css(s.color), width: 1.8, points: { show: true, size: 4 }, value: (u, v) => (v === null ? '–' : fmt === msAxis ? fmtMs(v) : String(v)) }))],
+  };
+  const data = [xs, ...series.map((s) => s.values)];
+  const plot = new uPlot(opts, data, box);
+  const fit = () => plot.setSize({ width: Math.max(280, box.clientWidth - 12), height: 180 });
+  new ResizeObserver(fit).observe(box);
+  return el('div', {}, head, box);
 }
 
 async function render() {
-  const h = await api('/api/health?minutes=30');
+  const minutes = Number(new URLSearchParams(location.search).get('minutes')) || 30;
+  const h = await api(`/api/health?minutes=${encodeURIComponent(String(minutes))}`);
   const card = (label, value) => el('div', { class: 'card' }, el('b', { text: value }), label);
+  const range = el('nav', { class: 'tabs', 'aria-label': 'time range' }, ...RANGES.flatMap(([m, label]) => {
+    const a = el('a', { href: `/health?minutes=${m}`, text: label });
+    if (m === minutes) a.setAttribute('aria-current', 'page');
+    return [a, ' '];
+  }));
   const cards = el('div', { class: 'cards' },
     card('queue depth (pending + claimed)', h.now.queueDepth),
     card('oldest pending', h.now.oldestPendingSeconds === null ? '–' : fmtMs(h.now.oldestPendingSeconds * 1000)),
     card('dead letters', h.now.dead),
     card('acked (all time)', h.now.done));
   const b = h.series;
-  const steps = el('table', {}, el('tr', {}, el('th', { text: 'span' }), el('th', { text: 'count' }), el('th', { text: 'p95' })));
+  const xs = b.map((x) => Date.parse(x.t) / 1000);
+  const steps = el('table', { id: 'steps' }, el('tr', {}, el('th', { scope: 'col', text: 'span' }), el('th', { scope: 'col', class: 'num', text: 'count' }), el('th', { scope: 'col', class: 'num', text: 'p95' })));
   for (const s of h.steps) steps.append(el('tr', {}, el('td', { text: s.name }), el('td', { class: 'num', text: s.count }), el('td', { class: 'num', text: fmtMs(s.p95Ms) })));
-  content.replaceChildren(
-    cards,
-    chart('Queue depth (pending + claimed, end of each minute)', [
-      { name: 'queue depth', color: '#3557d4', values: b.map((x) => x.queueDepth) },
-    ], b),
-    chart('Oldest unfinished event age', [
-      { name: 'age', color: '#b7791f', values: b.map((x) => (x.oldestUnfinishedSeconds === null ? null : x.oldestUnfinishedSeconds * 1000)), fmt: fmtMs },
-    ], b),
-    chart('Commit → ack lag per minute', [
-      { name: 'p50', color: '#3557d4', values: b.map((x) => x.lagP50Ms), fmt: fmtMs },
-      { name: 'p95', color: '#d17a22', values: b.map((x) => x.lagP95Ms) },
-      { name: 'p99', color: '#c62f3d', values: b.map((x) => x.lagP99Ms) },
-    ], b),
-    chart('Events per minute', [
-      { name: 'enqueued', color: '#9aa3b8', values: b.map((x) => x.enqueued) },
-      { name: 'acked', color: '#1f8a4c', values: b.map((x) => x.done) },
-    ], b),
-    chart('Retries, lost leases and dead letters per minute', [
-      { name: 'retries', color: '#b7791f', values: b.map((x) => x.retries) },
-      { name: 'lost leases', color: '#6b4fd1', values: b.map((x) => x.lost) },
-      { name: 'dead', color: '#c62f3d', values: b.map((x) => x.dead) },
-    ], b),
-    el('h2', { text: 'Per-step p95 (stored spans, last 30 min)' }), steps);
+  const grid = el('div', { class: 'charts' });
+  content.replaceChildren(range, cards, grid,
+    el('h2', { text: `Per-step p95 (stored spans, last ${minutes} min)` }), h.steps.length ? steps : el('p', { class: 'empty', text: 'No spans stored in this range.' }));
+  grid.append(
+    chart('c-depth', 'Queue depth (pending + claimed, end of each minute)', [{ name: 'queue depth', color: '--k-server', values: b.map((x) => x.queueDepth) }], xs, countAxis, minutes),
+    chart('c-age', 'Oldest unfinished event age', [{ name: 'age', color: '--warn', values: b.map((x) => (x.oldestUnfinishedSeconds === null ? null : x.oldestUnfinishedSeconds * 1000)) }], xs, msAxis, minutes),
+    chart('c-lag', 'Commit → ack lag per minute', [
+      { name: 'p50', color: '--k-server', values: b.map((x) => x.lagP50Ms) },
+      { name: 'p95', color: '--k-producer', values: b.map((x) => x.lagP95Ms) },
+      { name: 'p99', color: '--err', values: b.map((x) => x.lagP99Ms) }], xs, msAxis, minutes),
+    chart('c-events', 'Events per minute', [
+      { name: 'enqueued', color: '--queue', values: b.map((x) => x.enqueued) },
+      { name: 'acked', color: '--ok', values: b.map((x) => x.done) }], xs, countAxis, minutes),
+    chart('c-failures', 'Retries, lost leases and dead letters per minute', [
+      { name: 'retries', color: '--warn', values: b.map((x) => x.retries) },
+      { name: 'lost leases', color: '--k-consumer', values: b.map((x) => x.lost) },
+      { name: 'dead', color: '--err', values: b.map((x) => x.dead) }], xs, countAxis, minutes));
 }
 
 render().catch((err) => showError(content, err));

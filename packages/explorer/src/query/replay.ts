@@ -5,7 +5,8 @@
 import type { Queryable } from '@loomtrace/outbox';
 import { parseTraceparent } from '@loomtrace/outbox';
 import * as sc from '@loomtrace/outbox/semconv';
-import { selectAttempts, selectEvent, selectEventsByState, type OutboxRow } from './sql/pipeline.js';
+import { selectAttempts, selectEvent, type OutboxRow } from './sql/pipeline.js';
+import { selectEventList } from './sql/eventsByState.js';
 import { selectEventSpans } from './sql/traceSpans.js';
 
 export interface TimelineEntry {
@@ -76,9 +77,11 @@ export async function replayEvent(db: Queryable, eventId: string): Promise<Repla
       a.outcome === 'retry'
         ? `retry in ${a.delay_ms ?? 0} ms`
         : a.outcome === 'lost'
-          ? `lease expired after ${a.delay_ms ?? '?'} ms; reclaimed`
+          ? `${a.reason === 'worker_gone' ? 'worker gone (its session and presence lock ended)' : 'lease expired'}; lease held ${a.delay_ms ?? '?'} ms; reclaimed`
           : a.outcome === 'dead'
-            ? 'dead-lettered'
+            ? a.reason === 'worker_gone' || a.reason === 'lease_expired'
+              ? `dead-lettered by the reclaim sweep (${a.reason === 'worker_gone' ? 'worker gone' : 'lease expired'}, attempts used up)`
+              : 'dead-lettered'
             : a.outcome;
     timeline.push({ at: a.finished_at.toISOString(), what: a.outcome, attempt: a.attempt, owner: a.lease_owner, reason: a.reason, delayMs: a.delay_ms, ackRows: a.ack_rows, spanId: spanFor(a.attempt), detail: `${detail}${a.error ? `: ${a.error.slice(0, 200)}` : ''}` });
   }
@@ -112,6 +115,46 @@ export async function replayEvent(db: Queryable, eventId: string): Promise<Repla
   };
 }
 
-export async function listEvents(db: Queryable, state: 'pending' | 'claimed' | 'done' | 'dead', limit: number) {
-  return (await selectEventsByState(db, state, limit)).map(eventJson);
+export interface EventListEntry {
+  id: string;
+  projection: string;
+  eventType: string;
+  aggregateType: string;
+  aggregateId: string;
+  aggregateVersion: number;
+  state: string;
+  attempts: number;
+  reclaims: number;
+  enqueuedAt: string;
+  deadAt: string | null;
+  doneAt: string | null;
+  lastReason: string | null;
+  lastError: string | null;
+  previousOwner: string | null;
+  traceId: string | null;
+  /** A later version of the aggregate reached the projection: replaying this one changes nothing. */
+  superseded: boolean;
+}
+
+/** Events in one state, newest (highest id) first. */
+export async function listEvents(db: Queryable, state: 'pending' | 'claimed' | 'done' | 'dead', limit: number): Promise<EventListEntry[]> {
+  return (await selectEventList(db, state, limit)).map((e) => ({
+    id: e.id,
+    projection: e.projection,
+    eventType: e.event_type,
+    aggregateType: e.aggregate_type,
+    aggregateId: e.aggregate_id,
+    aggregateVersion: Number(e.aggregate_version),
+    state: e.state,
+    attempts: e.attempts,
+    reclaims: e.reclaims,
+    enqueuedAt: e.enqueued_at.toISOString(),
+    deadAt: e.dead_at?.toISOString() ?? null,
+    doneAt: e.done_at?.toISOString() ?? null,
+    lastReason: e.last_reason,
+    lastError: e.last_error,
+    previousOwner: e.previous_owner,
+    traceId: e.trace_id,
+    superseded: e.superseded,
+  }));
 }

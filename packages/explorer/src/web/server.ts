@@ -14,6 +14,8 @@ import { pipelineHealth } from '../query/health.js';
 import { listEvents, replayEvent } from '../query/replay.js';
 import { listServices, searchTraces, type TraceFilter } from '../query/sql/searchTraces.js';
 import { selectSpanResource, selectTraceJson } from '../query/sql/traceSpans.js';
+import { selectTraceOutbox } from '../query/sql/traceOutbox.js';
+import { selectBatchEvents } from '../query/sql/batchEvents.js';
 import { loadStatic } from './static.js';
 
 export const CSP =
@@ -96,6 +98,21 @@ export function parseTraceFilter(q: Record<string, unknown>): TraceFilter {
   }
   f.fromNs = timeNs('from', q['from']);
   f.toNs = timeNs('to', q['to']);
+  if (q['min_attempts'] !== undefined && q['min_attempts'] !== '') f.minAttempt = intParam('min_attempts', q['min_attempts'], 1, 1_000_000, 1);
+  const outcome = s('outcome');
+  if (outcome) {
+    if (!['done', 'retry', 'dead', 'lost'].includes(outcome)) throw new BadRequest('outcome must be done, retry, dead or lost');
+    f.outcome = outcome;
+  }
+  const yes = (k: string) => {
+    const v = s(k);
+    if (v === undefined || v === '0' || v === 'false') return undefined;
+    if (v !== '1' && v !== 'true') throw new BadRequest(`${k} must be 1 or 0`);
+    return true;
+  };
+  f.reclaimed = yes('reclaimed');
+  f.dead = yes('dead');
+  f.changesOnly = yes('changes');
   return f;
 }
 
@@ -147,6 +164,9 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
         services: r.services,
         spans: r.spans,
         errors: r.errors,
+        retries: r.retries,
+        maxAttempt: r.max_attempt,
+        version: r.version === null ? null : Number(r.version),
         startTimeUnixNano: r.start_ns,
         durationMs: Number(BigInt(r.end_ns) - BigInt(r.start_ns)) / 1e6,
       })),
@@ -158,6 +178,25 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     const t = await selectTraceJson(pool, id, MAX_TRACE_SPANS);
     if (t.count === 0) return reply.code(404).send({ error: 'no spans stored for this trace (not sampled, not yet received, or past retention)' });
     return reply.type('application/json; charset=utf-8').send(`{"traceId":"${id}","truncated":${t.count >= MAX_TRACE_SPANS},"spans":${t.spans}}`);
+  });
+  // The outbox's record of the trace's events: attempts no span tells of (a dead worker's),
+  // backoff, dead letters. Empty where the explorer does not share the outbox's database.
+  app.get('/api/traces/:traceId/outbox', async (req, reply) => {
+    const id = (req.params as { traceId: string }).traceId.toLowerCase();
+    if (!TRACE_ID.test(id)) return reply.code(400).send({ error: 'a trace id is 32 hex digits' });
+    try {
+      return { traceId: id, events: await selectTraceOutbox(pool, id) };
+    } catch (err) {
+      if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return { traceId: id, events: [] };
+      throw err;
+    }
+  });
+  // A batch trace's way back to the event traces it served (each event's process span links to the batch).
+  app.get('/api/traces/:traceId/events', async (req, reply) => {
+    const id = (req.params as { traceId: string }).traceId.toLowerCase();
+    if (!TRACE_ID.test(id)) return reply.code(400).send({ error: 'a trace id is 32 hex digits' });
+    const rows = await selectBatchEvents(pool, id, 500);
+    return { traceId: id, events: rows.map((r) => ({ traceId: r.trace_id, spanId: r.span_id, eventId: r.message_id, outcome: r.outcome })) };
   });
   app.get('/api/traces/:traceId/spans/:spanId', async (req, reply) => {
     const { traceId, spanId } = req.params as { traceId: string; spanId: string };

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +28,12 @@ export function loadStatic(dir = publicDir()): Map<string, StaticFile> {
   for (const name of readdirSync(dir)) {
     const type = TYPES[path.extname(name)];
     if (type) files.set(name, { type, body: readFileSync(path.join(dir, name)) });
+  }
+  // uPlot (the health charts), served from this origin so the CSP stays 'self'.
+  const uplotDist = path.dirname(createRequire(import.meta.url).resolve('uplot'));
+  for (const name of ['uPlot.esm.js', 'uPlot.min.css']) {
+    const type = TYPES[path.extname(name)];
+    if (type) files.set(name, { type, body: readFileSync(path.join(uplotDist, name)) });
   }
   return files;
 }

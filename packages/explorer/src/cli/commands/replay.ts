@@ -17,6 +17,7 @@ import type { CliContext } from '../context.js';
 import { createPool } from '@loomtrace/outbox';
 import { listDeadEvents, type DeadFilter, type DeadRow } from '@loomtrace/outbox';
 import { replayDeadEvents } from '@loomtrace/outbox';
+import { fit, lineWidth, safe } from '../../text/columns.js';
 
 export interface ReplayArgs {
   list: boolean;
@@ -109,21 +110,23 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
   return out;
 }
 
+/** The dead letters as a table, the useful columns first, every line cut to the terminal's width. */
 function table(rows: readonly DeadRow[]): string {
-  const head = ['id', 'projection', 'event', 'aggregate', 'version', 'attempts', 'reason', 'dead since', 'replays'];
+  const head = ['id', 'ver', 'tries', 'reason', 'aggregate', 'dead since (UTC)', 'replays', 'event', 'projection'];
   const body = rows.map((r) => [
     r.id,
-    r.projection,
-    r.event_type,
-    `${r.aggregate_type}:${r.aggregate_id}`,
     r.aggregate_version,
     String(r.attempts),
     r.last_reason ?? '',
-    r.dead_at ? r.dead_at.toISOString() : '',
+    r.aggregate_id,
+    r.dead_at ? r.dead_at.toISOString().slice(5, 19).replace('T', ' ') : '',
     String(r.replays),
+    r.event_type,
+    r.projection,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  return [head, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  const width = lineWidth([]);
+  return [head, ...body].map((cols) => fit(safe(cols.map((c, i) => c.padEnd(widths[i]!)).join(' ').trimEnd()), width)).join('\n');
 }
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {

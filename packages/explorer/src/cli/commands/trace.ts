@@ -1,8 +1,10 @@
-/** `loomtrace trace <trace-id> [--json] [--width N]`: one trace as a terminal waterfall. */
+/** `loomtrace trace <trace-id> [--json] [--width N]`: one trace as a terminal waterfall, N columns wide (the terminal's, $COLUMNS or 80). */
 import type { CliContext } from '../context.js';
 import { createPool } from '@loomtrace/outbox';
 import { selectTraceJson } from '../../query/sql/traceSpans.js';
-import { flag, option, positional } from '../../text/args.js';
+import { flag, positional } from '../../text/args.js';
+import { lineWidth } from '../../text/columns.js';
+import { selectTraceOutbox, type TraceOutboxEvent } from '../../query/sql/traceOutbox.js';
 import { renderWaterfall, type WaterfallSpan } from '../../text/waterfall.js';
 
 export async function run(args: string[], ctx: CliContext): Promise<number> {
@@ -23,8 +25,14 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
       return 0;
     }
     const spans = JSON.parse(t.spans) as WaterfallSpan[];
-    const width = Number(option(args, '--width') ?? (process.stdout.columns ? Math.max(30, process.stdout.columns - 64) : 50));
-    process.stdout.write(`trace ${id.toLowerCase()} · ${spans.length} span(s)\n\n${renderWaterfall(spans, { width })}\n`);
+    let outbox: TraceOutboxEvent[] = [];
+    try {
+      outbox = await selectTraceOutbox(pool, id.toLowerCase());
+    } catch (err) {
+      // A span store without the outbox beside it: the spans alone.
+      if ((err as { code?: string }).code !== '42P01' && (err as { code?: string }).code !== '3F000') throw err;
+    }
+    process.stdout.write(`trace ${id.toLowerCase()} · ${spans.length} span(s)\n\n${renderWaterfall(spans, { lineWidth: lineWidth(args), outbox })}\n`);
     return 0;
   } finally {
     await pool.end();
