@@ -79,10 +79,16 @@ describe('failure semantics: worker processes', () => {
       // so that it surely holds leases when it is killed, whatever the machine's load.
       LOOMTRACE_FAULTS: 'latency:150',
     };
+    // Each worker is stopped at the end even when another one failed to start.
+    const started: Proc[] = [];
+    cleanups.push(() => Promise.all(started.map((w) => w.stop())));
     const workers: Proc[] = await Promise.all(
-      ['k1', 'k2', 'k3', 'k4'].map((id) => startWorker(db.url, { ...env, WORKER_ID: id, ...(id === 'k2' ? { LOOMTRACE_FAULTS: 'latency:5000' } : {}) })),
+      ['k1', 'k2', 'k3', 'k4'].map(async (id) => {
+        const w = await startWorker(db.url, { ...env, WORKER_ID: id, ...(id === 'k2' ? { LOOMTRACE_FAULTS: 'latency:5000' } : {}) });
+        started.push(w);
+        return w;
+      }),
     );
-    cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
     assert.equal(await seed(db, 2_500, 4), 10_000);
 
     // Kill k2 while it holds leases.

@@ -23,7 +23,7 @@ export type { StoredContext } from './tracing/carrier.js';
 export { OutboxUpkeep, compileUpkeepOptions } from './upkeep.js';
 export type { UpkeepOptions, CompiledUpkeepOptions } from './upkeep.js';
 export { listDeadEvents } from './sql/listDeadEvents.js';
-export type { DeadFilter, DeadRow } from './sql/listDeadEvents.js';
+export type { DeadFilter, DeadRow, OutboxEventKey } from './sql/listDeadEvents.js';
 export { replayDeadEvents } from './sql/replayDeadEvents.js';
 export { queueStats } from './sql/queueStats.js';
 export type { QueueStatsRow } from './sql/queueStats.js';

@@ -106,7 +106,10 @@ export async function startApi(databaseUrl: string, env: Record<string, string> 
     } catch {
       /* not yet */
     }
-    if (Date.now() > until) throw new Error(`api not ready:\n${p.lines.slice(-15).join('\n')}`);
+    if (Date.now() > until) {
+      await p.stop(1_000);
+      throw new Error(`api not ready:\n${p.lines.slice(-15).join('\n')}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return Object.assign(p, { url });
@@ -115,6 +118,12 @@ export async function startApi(databaseUrl: string, env: Record<string, string> 
 /** The worker as a real process; resolves once it logs that it started. */
 export async function startWorker(databaseUrl: string, env: Record<string, string> = {}): Promise<Proc> {
   const p = startProcess(env['WORKER_ID'] ?? 'worker', 'worker.js', { DATABASE_URL: databaseUrl, ...env });
-  await p.waitFor(/outbox worker started/, 30_000);
+  try {
+    await p.waitFor(/outbox worker started/, 30_000);
+  } catch (err) {
+    // A worker that never came up must not outlive the test (it would hold the suite open).
+    await p.stop(1_000);
+    throw err;
+  }
   return p;
 }

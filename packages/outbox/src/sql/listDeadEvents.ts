@@ -11,13 +11,17 @@ export interface DeadFilter {
   limit: number;
 }
 
-export interface DeadRow {
+/** The columns that name an outbox event, as rows read them (ids and the version as text). */
+export interface OutboxEventKey {
   id: string;
   projection: string;
   event_type: string;
   aggregate_type: string;
   aggregate_id: string;
   aggregate_version: string;
+}
+
+export interface DeadRow extends OutboxEventKey {
   attempts: number;
   last_reason: string | null;
   last_error: string | null;

@@ -1,4 +1,4 @@
-import type { Queryable } from '@loomtrace/outbox';
+import type { Queryable, OutboxEventKey } from '@loomtrace/outbox';
 
 /**
  * Events in one state, newest id first: the dead letters page and `loomtrace events`. The id is
@@ -6,13 +6,7 @@ import type { Queryable } from '@loomtrace/outbox';
  * text, so the order names the table's column). `superseded`: a later version of the same
  * aggregate reached the same projection, so replaying this one changes nothing.
  */
-export interface EventListRow {
-  id: string;
-  projection: string;
-  event_type: string;
-  aggregate_type: string;
-  aggregate_id: string;
-  aggregate_version: string;
+export interface EventListRow extends OutboxEventKey {
   state: string;
   attempts: number;
   reclaims: number;

@@ -1,17 +1,11 @@
-import type { Queryable } from '@loomtrace/outbox';
+import type { Queryable, OutboxEventKey } from '@loomtrace/outbox';
 
 /**
  * Reads of the outbox that the diagnosis and the replay join (the source of truth and the
  * projection are read through the pipeline's declaration). Read-only; each statement is named for the pg instrumentation.
  */
 
-export interface OutboxRow {
-  id: string;
-  projection: string;
-  event_type: string;
-  aggregate_type: string;
-  aggregate_id: string;
-  aggregate_version: string;
+export interface OutboxRow extends OutboxEventKey {
   library_id: string | null;
   request_id: string | null;
   traceparent: string | null;
