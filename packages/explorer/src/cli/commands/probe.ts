@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import { createPool } from '@loomtrace/outbox';
 import type { CliContext } from '../context.js';
-import { findPipeline, PipelineLookupError } from '../../query/pipelines.js';
+import { namedPipeline } from '../namedPipeline.js';
 import { runProbe, type ProbeResult } from '../../probe/probe.js';
 import { ProbeMetrics } from '../../probe/metrics.js';
 import { flag, option, positional } from '../../text/args.js';
@@ -33,14 +33,8 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
   }
   const pool = createPool({ connectionString: ctx.databaseUrl, max: 4, applicationName: 'loomtrace-probe' });
   try {
-    let pipeline;
-    try {
-      pipeline = findPipeline(ctx.pipelines(pool), type, option(args, '--projection'));
-    } catch (err) {
-      if (!(err instanceof PipelineLookupError)) throw err;
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
+    const pipeline = namedPipeline(ctx, pool, type, option(args, '--projection'));
+    if (!pipeline) return 2;
     if (!pipeline.canary) {
       process.stderr.write(`the ${pipeline.aggregateType} → ${pipeline.projection} pipeline declares no canary change to probe with\n`);
       return 2;

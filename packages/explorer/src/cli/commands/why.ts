@@ -6,7 +6,8 @@
 import type { CliContext } from '../context.js';
 import { createPool } from '@loomtrace/outbox';
 import { diagnose, holdsVersion } from '../../query/diagnosis.js';
-import { findPipeline, PipelineLookupError, validId } from '../../query/pipelines.js';
+import { validId } from '../../query/pipelines.js';
+import { namedPipeline } from '../namedPipeline.js';
 import { flag, option, positional } from '../../text/args.js';
 
 const MARK: Record<string, string> = { done: '✔', pending: '…', failed: '✘', skipped: '–' };
@@ -25,14 +26,8 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
   }
   const pool = createPool({ connectionString: ctx.databaseUrl, max: 4, applicationName: 'loomtrace-cli' });
   try {
-    let pipeline;
-    try {
-      pipeline = findPipeline(ctx.pipelines(pool), type, option(args, '--projection'));
-    } catch (err) {
-      if (!(err instanceof PipelineLookupError)) throw err;
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
+    const pipeline = namedPipeline(ctx, pool, type, option(args, '--projection'));
+    if (!pipeline) return 2;
     if (!validId(pipeline, id)) {
       process.stderr.write(`not a valid ${pipeline.labels?.aggregate ?? pipeline.aggregateType} id: ${JSON.stringify(id.slice(0, 80))}\n`);
       return 2;
