@@ -8,9 +8,8 @@ startMetrics(ops.serviceName ?? 'wordloom-worker');
 
 const { loadConfig } = await import('./config.js');
 const { createLogger } = await import('./logger.js');
-const { createPool } = await import('@loomtrace/outbox');
+const { createPool, OutboxWorker } = await import('@loomtrace/outbox');
 const { migrateAll } = await import('../db/migrate.js');
-const { OutboxWorker } = await import('@loomtrace/outbox');
 const { createSearchSink } = await import('../projection/elasticsearch/select.js');
 const { SEARCH_PROJECTION } = await import('../service/model.js');
 

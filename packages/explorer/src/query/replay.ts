@@ -2,7 +2,7 @@
  * One outbox event's story across workers: the row, every attempt that did not end in an
  * ack (from outbox_attempts), the final state, and the spans of each attempt when stored.
  */
-import type { Queryable } from '@loomtrace/outbox';
+import type { OutboxEventKey, Queryable } from '@loomtrace/outbox';
 import { parseTraceparent } from '@loomtrace/outbox';
 import * as sc from '@loomtrace/outbox/semconv';
 import { selectAttempts, selectEvent, type OutboxRow } from './sql/pipeline.js';
@@ -28,7 +28,8 @@ export interface Replay {
   spans: { spanId: string; name: string; attempt: number | null; startTimeUnixNano: string; endTimeUnixNano: string; owner: string | null; outcome: string | null }[];
 }
 
-export function eventJson(e: OutboxRow) {
+/** What every event listing says first: the event's key, state and counts. */
+function eventHead(e: OutboxEventKey & { state: string; attempts: number; reclaims: number; enqueued_at: Date }) {
   return {
     id: e.id,
     projection: e.projection,
@@ -40,6 +41,12 @@ export function eventJson(e: OutboxRow) {
     attempts: e.attempts,
     reclaims: e.reclaims,
     enqueuedAt: e.enqueued_at.toISOString(),
+  };
+}
+
+export function eventJson(e: OutboxRow) {
+  return {
+    ...eventHead(e),
     runAt: e.run_at.toISOString(),
     claimedAt: e.claimed_at?.toISOString() ?? null,
     leaseOwner: e.lease_owner,
@@ -139,16 +146,7 @@ export interface EventListEntry {
 /** Events in one state, newest (highest id) first. */
 export async function listEvents(db: Queryable, state: 'pending' | 'claimed' | 'done' | 'dead', limit: number): Promise<EventListEntry[]> {
   return (await selectEventList(db, state, limit)).map((e) => ({
-    id: e.id,
-    projection: e.projection,
-    eventType: e.event_type,
-    aggregateType: e.aggregate_type,
-    aggregateId: e.aggregate_id,
-    aggregateVersion: Number(e.aggregate_version),
-    state: e.state,
-    attempts: e.attempts,
-    reclaims: e.reclaims,
-    enqueuedAt: e.enqueued_at.toISOString(),
+    ...eventHead(e),
     deadAt: e.dead_at?.toISOString() ?? null,
     doneAt: e.done_at?.toISOString() ?? null,
     lastReason: e.last_reason,
