@@ -39,17 +39,6 @@ function logStream(file: string): WriteStream {
 }
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-say('loomtrace: starting Postgres…');
-const pgLog = logStream(path.join(logsDir, 'postgres.log'));
-const db = await resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
-say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')}; superuser password in ${db.embedded.passwordFile})` : 'loomtrace: using DATABASE_URL');
-{
-  const pool = createPool({ connectionString: db.url, max: 1, applicationName: 'loomtrace-start' });
-  const { applied } = await migrateAll(pool);
-  await pool.end();
-  if (applied.length) say(`loomtrace: applied migrations ${applied.join(', ')}`);
-}
-
 interface Child {
   name: string;
   proc: ChildProcess;
@@ -57,6 +46,26 @@ interface Child {
 }
 const children: Child[] = [];
 let stopping = false;
+/** After a signal, startup goes no further and says nothing more: stop() ends the process. */
+const halted = new Promise<never>(() => undefined);
+
+say('loomtrace: starting Postgres…');
+const pgLog = logStream(path.join(logsDir, 'postgres.log'));
+// Signals are handled from here on: a Ctrl-C while Postgres starts stops it too, never orphans it.
+const starting = resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGHUP', () => void stop(0));
+const db = await starting;
+if (stopping) await halted;
+say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')}; superuser password in ${db.embedded.passwordFile})` : 'loomtrace: using DATABASE_URL');
+{
+  const pool = createPool({ connectionString: db.url, max: 1, applicationName: 'loomtrace-start' });
+  const { applied } = await migrateAll(pool);
+  await pool.end();
+  if (applied.length) say(`loomtrace: applied migrations ${applied.join(', ')}`);
+}
+if (stopping) await halted;
 
 /** `expendable`: a process the demo kills on purpose; its exit does not stop the others. */
 function launch(name: string, script: string, env: Record<string, string>, expendable = false): Child {
@@ -117,13 +126,12 @@ async function stop(code: number): Promise<void> {
         }),
     ),
   );
-  if (db.embedded) await db.embedded.stop().catch(() => undefined);
+  // Postgres may still be starting: wait for it, then stop it.
+  const started = await starting.catch(() => undefined);
+  if (started?.embedded) await started.embedded.stop().catch(() => undefined);
   say('loomtrace: stopped.');
   process.exit(code);
 }
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
-process.on('SIGHUP', () => void stop(0));
 
 const apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
 const loopback = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h);
@@ -133,6 +141,7 @@ const otlpUrl = `http://${otlpAddr}`;
 launch('explorer', 'explorer.js', {});
 // With EXPLORER_TOKEN set the explorer answers only requests that carry it, this probe too.
 const explorerReady = await waitReady(`${explorerUrl}/api/status`, 30_000, explorerOptions.token ? { authorization: `Bearer ${explorerOptions.token}` } : {});
+if (stopping) await halted;
 if (!explorerReady) {
   say(`loomtrace: the explorer did not become ready; see ${path.join(logsDir, 'explorer.log')}`);
   await stop(1);
@@ -157,7 +166,9 @@ if (demo && !process.env['WORKER_LEASE_MS']) faults['WORKER_LEASE_MS'] = '4000';
 launch('api', 'api.js', { OTEL_SERVICE_NAME: process.env['OTEL_SERVICE_NAME'] ?? 'wordloom-api', ...otlp });
 launch('worker', 'worker.js', { OTEL_SERVICE_NAME: 'wordloom-worker', ...otlp, ...faults });
 
-if (!(await waitReady(`${apiUrl}/readyz`, 30_000))) {
+const apiReady = await waitReady(`${apiUrl}/readyz`, 30_000);
+if (stopping) await halted;
+if (!apiReady) {
   say(`loomtrace: the API did not become ready; see ${path.join(logsDir, 'api.log')}`);
   await stop(1);
 }
