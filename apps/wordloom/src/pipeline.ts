@@ -52,7 +52,3 @@ export function wordloomPipelines(pool: Pool, target: SearchTarget = { backend: 
   return { pipelines: [blockSearchPipeline(s.inspector, apiUrl)], close: s.close };
 }
 
-/** Where the worker writes, from the process configuration (SEARCH_BACKEND and its URL). */
-export function searchTargetOf(ops: { searchBackend: SearchTarget['backend']; elasticsearchUrl: string | undefined; opensearchUrl: string | undefined; searchIndex: string }): SearchTarget {
-  return { backend: ops.searchBackend, url: ops.searchBackend === 'opensearch' ? ops.opensearchUrl : ops.elasticsearchUrl, index: ops.searchIndex };
-}

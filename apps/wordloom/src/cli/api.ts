@@ -22,7 +22,7 @@ await migrateAll(pool);
 // Search reads where the worker writes: with SEARCH_BACKEND=elasticsearch|opensearch, that cluster.
 const ops = loadOpsConfig();
 const { clusterSearch } = await import('../projection/elasticsearch/select.js');
-const cluster = clusterSearch(ops.searchBackend === 'postgres' ? undefined : { backend: ops.searchBackend, url: ops.searchBackend === 'opensearch' ? ops.opensearchUrl : ops.elasticsearchUrl, index: ops.searchIndex });
+const cluster = clusterSearch(ops.search);
 const app = await buildApp({ pool, logger, ...(cluster ? { search: (q) => cluster.search(q) } : {}) });
 await registerApiMetrics(app, pool);
 await app.listen({ host: config.host, port: config.port });

@@ -11,7 +11,7 @@ import { migrateAll } from '../db/migrate.js';
 import { explorerOptionsFromEnv } from '@loomtrace/explorer';
 import { startExplorer } from '@loomtrace/explorer';
 import { loadOpsConfig } from './metrics.js';
-import { searchTargetOf, wordloomPipelines } from '../pipeline.js';
+import { wordloomPipelines } from '../pipeline.js';
 
 const logger = createLogger('loomtrace-explorer');
 const config = loadConfig();
@@ -31,7 +31,7 @@ try {
 const pool = createPool({ connectionString: config.databaseUrl, max: options.writeConcurrency + 8, applicationName: 'loomtrace-explorer' });
 await migrateAll(pool);
 // Wordloom's declared pipeline, asked where the worker writes (SEARCH_BACKEND).
-const declared = wordloomPipelines(pool, searchTargetOf(ops));
+const declared = wordloomPipelines(pool, ops.search);
 const explorer = await startExplorer(pool, options, (level, msg, fields) => logger[level](fields ?? {}, msg), { pipelines: declared.pipelines });
 logger.info({ ui: explorer.uiUrl, otlp: explorer.otlpListening ? `${explorer.otlpUrl}/v1/traces` : null }, 'explorer listening');
 

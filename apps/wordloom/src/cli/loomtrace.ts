@@ -8,7 +8,7 @@ import { runCli } from '@loomtrace/explorer/cli';
 import { embeddedUrl, loadConfig } from './config.js';
 import { EmbeddedPasswordError } from '../db/embeddedPassword.js';
 import { loadOpsConfig } from './metrics.js';
-import { searchTargetOf, wordloomPipelines } from '../pipeline.js';
+import { wordloomPipelines } from '../pipeline.js';
 
 const config = loadConfig();
 /** Where to reach the API bound on `host` (a wildcard bind is reached on loopback). */
@@ -40,7 +40,7 @@ const code = await runCli(argv, {
   databaseUrl,
   pipelines: (pool) => {
     // The probe's canary goes through the API: LOOMTRACE_PROBE_API_URL, or HOST:PORT.
-    const w = wordloomPipelines(pool, searchTargetOf(ops), process.env['LOOMTRACE_PROBE_API_URL'] || `http://${probeHost(config.host)}:${config.port}`);
+    const w = wordloomPipelines(pool, ops.search, process.env['LOOMTRACE_PROBE_API_URL'] || `http://${probeHost(config.host)}:${config.port}`);
     declared.push(w);
     return w.pipelines;
   },

@@ -7,6 +7,7 @@
  * Call `startMetrics` before creating an OutboxWorker: instruments are taken from the global
  * meter provider when the worker is built.
  */
+import type { SearchTarget } from '../pipeline.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { metrics } from '@opentelemetry/api';
@@ -93,10 +94,8 @@ export interface OpsConfig {
   readonly outboxRetentionMs: number;
   readonly upkeepIntervalMs: number;
   readonly upkeepBatchSize: number;
-  readonly searchBackend: 'postgres' | 'elasticsearch' | 'opensearch';
-  readonly elasticsearchUrl: string | undefined;
-  readonly opensearchUrl: string | undefined;
-  readonly searchIndex: string;
+  /** Where the worker writes and search reads, from SEARCH_BACKEND, ELASTICSEARCH_URL / OPENSEARCH_URL and SEARCH_INDEX, decided once. */
+  readonly search: SearchTarget;
 }
 
 export function loadOpsConfig(env: NodeJS.ProcessEnv = process.env): OpsConfig {
@@ -111,13 +110,10 @@ export function loadOpsConfig(env: NodeJS.ProcessEnv = process.env): OpsConfig {
     outboxRetentionMs: envInt(env, 'OUTBOX_RETENTION_MS', 86_400_000, 0, 365 * 86_400_000),
     upkeepIntervalMs: envInt(env, 'OUTBOX_UPKEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
     upkeepBatchSize: envInt(env, 'OUTBOX_UPKEEP_BATCH', 5_000, 1, 1_000_000),
-    searchBackend: backend,
-    elasticsearchUrl: env['ELASTICSEARCH_URL'] || undefined,
-    opensearchUrl: env['OPENSEARCH_URL'] || undefined,
-    searchIndex: env['SEARCH_INDEX'] || 'wordloom-blocks',
+    search: { backend, url: backend === 'opensearch' ? env['OPENSEARCH_URL'] || undefined : backend === 'elasticsearch' ? env['ELASTICSEARCH_URL'] || undefined : undefined, index: env['SEARCH_INDEX'] || 'wordloom-blocks' },
   };
-  if (backend === 'elasticsearch' && !cfg.elasticsearchUrl) throw new Error('SEARCH_BACKEND=elasticsearch needs ELASTICSEARCH_URL');
-  if (backend === 'opensearch' && !cfg.opensearchUrl) throw new Error('SEARCH_BACKEND=opensearch needs OPENSEARCH_URL');
+  if (backend === 'elasticsearch' && !cfg.search.url) throw new Error('SEARCH_BACKEND=elasticsearch needs ELASTICSEARCH_URL');
+  if (backend === 'opensearch' && !cfg.search.url) throw new Error('SEARCH_BACKEND=opensearch needs OPENSEARCH_URL');
   return Object.freeze(cfg);
 }
 

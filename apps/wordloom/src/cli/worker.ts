@@ -32,7 +32,7 @@ if (faults) logger.warn({ faults }, 'fault injection is ON (LOOMTRACE_FAULTS)');
 const w = config.worker;
 const pool = createPool({ connectionString: config.databaseUrl, max: w.concurrency + 4, applicationName: 'wordloom-worker' });
 await migrateAll(pool);
-const sink = await createSearchSink(pool, { backend: ops.searchBackend, url: ops.searchBackend === 'opensearch' ? ops.opensearchUrl : ops.elasticsearchUrl, index: ops.searchIndex, onIndexError: (err) => logger.warn({ err: (err as Error).message?.slice(0, 200) }, 'search index not created yet; will retry before the first write') });
+const sink = await createSearchSink(pool, { ...ops.search, onIndexError: (err) => logger.warn({ err: (err as Error).message?.slice(0, 200) }, 'search index not created yet; will retry before the first write') });
 const worker = new OutboxWorker({
   pool,
   projection: SEARCH_PROJECTION,

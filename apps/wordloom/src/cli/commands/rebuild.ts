@@ -233,11 +233,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   let sink: import('@loomtrace/outbox').Sink | undefined;
   try {
     let writer: BatchWriter | undefined;
-    if (ops.searchBackend !== 'postgres') {
+    if (ops.search.backend !== 'postgres') {
       const { createSearchSink } = await import('../../projection/elasticsearch/select.js');
-      sink = await createSearchSink(pool, { backend: ops.searchBackend, url: ops.searchBackend === 'opensearch' ? ops.opensearchUrl : ops.elasticsearchUrl, index: ops.searchIndex });
+      sink = await createSearchSink(pool, ops.search);
       writer = await sinkWriter(sink);
-      process.stdout.write(`rebuild: writing to ${ops.searchBackend} index ${ops.searchIndex}\n`);
+      process.stdout.write(`rebuild: writing to ${ops.search.backend} index ${ops.search.index}\n`);
     }
     const p = await rebuildSearch(pool, {
       libraryId: args.libraryId,

@@ -29,8 +29,8 @@ export async function createSearchSink(pool: Pool, choice: SearchBackendChoice):
 }
 
 /** The cluster index to search (the one the worker writes), or undefined for the Postgres default. */
-export function clusterSearch(choice: { backend: 'elasticsearch' | 'opensearch'; url: string | undefined; index: string } | undefined): ClusterSearchSink | undefined {
-  if (!choice) return undefined;
+export function clusterSearch(choice: SearchBackendChoice): ClusterSearchSink | undefined {
+  if (choice.backend === 'postgres') return undefined;
   if (!choice.url) throw new Error(`search backend ${choice.backend} needs a URL`);
   const client = choice.backend === 'elasticsearch' ? elasticsearchClient({ url: choice.url, requestTimeoutMs: 10_000 }) : opensearchClient({ url: choice.url, requestTimeoutMs: 10_000 });
   return new ClusterSearchSink(client, { index: choice.index });
