@@ -59,7 +59,7 @@ async function database(): Promise<{ url: string; embedded?: EmbeddedHandle }> {
   return { url: u.toString(), ...(embedded ? { embedded } : {}) };
 }
 
-interface Load { total: number; fetch: number; model: number; render: number; wire: number; body: number }
+interface Load { total: number; sent: number; fetch: number; api: number; model: number; render: number; wire: number; body: number }
 
 const db = await database();
 const pool = createPool({ connectionString: db.url, max: 6, applicationName: 'waterfall-bench' });
@@ -79,20 +79,21 @@ try {
   for (let k = 0; k <= LOADS; k++) {
     await page.goto(`${ex.uiUrl}/trace?id=${BIG_TRACE}`);
     await page.waitForFunction(() => (globalThis as { __wfPainted?: number }).__wfPainted !== undefined, undefined, { timeout: 60_000 });
-    const m = await page.evaluate<{ marks: Record<string, number>; painted: number; wire: number; body: number }>(`(() => {
+    const m = await page.evaluate<{ marks: Record<string, number>; painted: number; wire: number; body: number; sent: number; done: number }>(`(() => {
       const marks = Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, m.startTime]));
       const res = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/traces/'));
-      return { marks, painted: window.__wfPainted, wire: res.reduce((a, r) => a + r.transferSize, 0), body: res.reduce((a, r) => a + r.decodedBodySize, 0) };
+      return { marks, painted: window.__wfPainted, wire: res.reduce((a, r) => a + r.transferSize, 0), body: res.reduce((a, r) => a + r.decodedBodySize, 0),
+        sent: Math.min(...res.map((r) => r.requestStart)), done: Math.max(...res.map((r) => r.responseEnd)) };
     })()`);
     if (k === 0) continue; // warm-up: the server's prepared statements, the browser's module cache
     const fetched = m.marks['wf-fetched']!;
     const built = m.marks['wf-rows']!;
-    loads.push({ total: m.painted, fetch: fetched, model: built - fetched, render: m.painted - built, wire: m.wire, body: m.body });
+    loads.push({ total: m.painted, sent: m.sent, fetch: fetched, api: m.done - m.sent, model: built - fetched, render: m.painted - built, wire: m.wire, body: m.body });
   }
   const stat = (k: keyof Load) => `${Math.round(pick(loads.map((l) => l[k]), 0.5))} / ${Math.round(pick(loads.map((l) => l[k]), 0.95))}`;
   process.stdout.write(`waterfall render · ${BIG_TRACE_SPANS} spans · Chromium headless 1600×1000 · ${LOADS} loads after a warm-up · node ${process.version}\n`);
   process.stdout.write(`  navigation start → rows painted: median / p95 ${stat('total')} ms\n`);
-  process.stdout.write(`  phases (median / p95): fetch ${stat('fetch')} ms · model ${stat('model')} ms · render+paint ${stat('render')} ms\n`);
+  process.stdout.write(`  phases (median / p95): fetch ${stat('fetch')} ms (requests sent at ${stat('sent')} ms, answered in ${stat('api')} ms) · model ${stat('model')} ms · render+paint ${stat('render')} ms\n`);
   process.stdout.write(`  trace API answers: ${(loads[0]!.body / 1024).toFixed(0)} KiB of JSON, ${(loads[0]!.wire / 1024).toFixed(0)} KiB on the wire\n`);
   process.stdout.write(`  DOM rows: ${await page.evaluate<number>("document.querySelectorAll('#waterfall [data-i]').length")}\n`);
 } finally {
