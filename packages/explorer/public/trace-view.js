@@ -94,9 +94,10 @@ export function createWaterfall({ rows, t0, total, label, onSelect }) {
     bar.style.left = `${left}%`;
     bar.style.width = `${width}%`;
     // Near the right edge the duration goes before the bar, so they never overlap; a wide bar
-    // reaching the right edge holds its duration inside.
-    durText.classList.toggle('inside', left + width > 70 && left < 30);
-    if (left + width > 70 && left >= 30) { durText.style.left = ''; durText.style.right = `${Math.min(100, Math.max(0, 100 - left + 0.5))}%`; }
+    // reaching the right edge (or wider than a third of the track) holds its duration inside.
+    const inside = left + width > 70 && (left < 30 || width > 35);
+    durText.classList.toggle('inside', inside);
+    if (left + width > 70 && !inside) { durText.style.left = ''; durText.style.right = `${Math.min(100, Math.max(0, 100 - left + 0.5))}%`; }
     else { durText.style.right = ''; durText.style.left = `${Math.max(0, left + width > 70 ? left + 0.5 : left + width + 0.5)}%`; }
   }
 
