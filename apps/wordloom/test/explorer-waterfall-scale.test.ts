@@ -6,10 +6,13 @@
  * over all of them. The time from navigation start is printed; the assertion is only a regression
  * bound (15 s): timing is measured by `node apps/wordloom/dist/bench/waterfallRender.js`.
  *
- * Figures (that bench, 7 loads, shared 2-core machine under load ~10, navigation start → rows
- * painted, median): 13.1 s before virtualisation (fetch 3.8 s of 3.7 MB JSON, model 0.45 s,
- * render and paint 8.5 s of 12,000 DOM rows); 1.3–2.2 s after (fetch 0.9–1.5 s of 1.2 MB JSON,
- * 96 KB brotli on the wire; model 0.1–0.2 s; render and paint 0.25–0.35 s of 54 DOM rows).
+ * Figures: `npm run build && BENCH_LOADS=7 node apps/wordloom/dist/bench/waterfallRender.js`,
+ * navigation start → rows painted, median / p95 of 7 loads, on the shared 2-core machine at load
+ * average 7–9, before (e4faebb: every row in the DOM, the full trace's JSON) and after, alternated
+ * B A B A: before 5.69 / 6.33 s and 4.14 / 8.71 s (3.6 MB of JSON uncompressed; render and paint of
+ * 12,000 DOM rows 2.4–3.4 s); after 1.39 / 1.61 s and 1.64 / 1.99 s (1.2 MB of JSON, 96 KB
+ * brotli; fetch 0.93–1.11 s of which the page and its modules ~0.3 s, model 0.14–0.22 s, render
+ * and paint 0.22–0.25 s of 54 DOM rows). The 1 s goal is not shown on this loaded machine.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
