@@ -155,7 +155,16 @@ export async function buildExplorerServer(pool: Pool, options: ExplorerOptions, 
     if (!f) return reply.code(404).send({ error: 'not found' });
     return reply.type(f.type).header('cache-control', 'no-cache').send(f.body);
   });
-  for (const p of ['trace', 'block', 'event', 'health', 'events']) app.get(`/${p}`, page(`${p}.html`));
+  for (const p of ['block', 'event', 'health', 'events']) app.get(`/${p}`, page(`${p}.html`));
+  // The trace page's two API calls start with the page (a Link preload), not after its modules.
+  const tracePage = page('trace.html');
+  app.get('/trace', async (req, reply) => {
+    const id = (req.query as { id?: unknown }).id;
+    if (typeof id === 'string' && TRACE_ID.test(id)) {
+      reply.header('link', `</api/traces/${id}/rows>; rel=preload; as=fetch; crossorigin, </api/traces/${id}/outbox>; rel=preload; as=fetch; crossorigin`);
+    }
+    return tracePage(req, reply);
+  });
 
   app.get('/api/status', async () => statusInfo());
   app.get('/api/services', async () => ({ services: await listServices(pool) }));
