@@ -118,6 +118,11 @@ describe('the waterfall after a dead worker', { skip }, () => {
     assert.match(facts, /attempt2/);
     assert.match(facts, /previous ownervictim/);
     assert.match(facts, /lease age/);
+    // "Why not there?" for the pipeline of the span's own event (its outbox row's aggregate type and projection).
+    const why = page.locator('#detail a', { hasText: /^why is this block not in search\?$/ });
+    const href = new URL((await why.getAttribute('href'))!, ex.uiUrl);
+    assert.deepEqual([href.pathname, href.searchParams.get('type'), href.searchParams.get('projection')], ['/block', 'block', 'search']);
+    assert.match(href.searchParams.get('id') ?? '', /^[0-9a-f-]{36}$/);
     await page.locator('.wf-row', { has: page.locator('.name', { hasText: 'ack search' }) }).click();
     assert.match((await page.$$eval('#detail table.facts', (ts) => ts[0]!.textContent ?? '')), /rows affected \(guarded ack\)1/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'waterfall-reclaim.png'), fullPage: true });
@@ -252,10 +257,12 @@ describe('the waterfall after a dead worker', { skip }, () => {
     assert.match((await row.textContent()) ?? '', /mapper_parsing_exception <b>x<\/b>/);
     assert.equal(await row.locator('a[href^="/trace?id="]').count(), 1);
     assert.equal(await page.locator('main b').count(), 0, 'the error text stays text');
+    assert.equal(await page.textContent('#events tr:first-child th:nth-child(3)'), 'block', 'the aggregate column named by the events\' aggregate type');
+    assert.equal(await row.locator('.badge.superseded').getAttribute('title'), 'a later version of this block reached search: replaying this event changes nothing');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dead-letters.png'), fullPage: true });
   });
 
-  test('the CLI fits 80 columns (COLUMNS=80) for trace, events and replay; --width sets the line width', async () => {
+  test('the CLI fits 80 columns (COLUMNS=80) for trace, events, replay and why; --width sets the line width', async () => {
     const cli = (args: string[], columns = '80'): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
       const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, DATABASE_URL: db.url, COLUMNS: columns }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -287,9 +294,18 @@ describe('the waterfall after a dead worker', { skip }, () => {
     assert.ok(widest(narrow.out) <= 60, `--width 60 gives ${widest(narrow.out)} columns`);
     const wide = await cli(['trace', reclaimedTrace, '--width', '140']);
     assert.ok(widest(wide.out) > 80 && widest(wide.out) <= 140, `--width 140 gives ${widest(wide.out)} columns`);
-    // `why` belongs to the declared-pipelines work; measured here, not asserted.
+    // `why`: the verdict and each step's detail wrap under it; the trace's command on a line of its own.
     const block = (await db.pool.query<{ aggregate_id: string }>(`select aggregate_id from loomtrace.outbox where id = $1`, [deadId])).rows[0]!.aggregate_id;
-    process.stdout.write(`# CLI why block: ${widest((await cli(['why', 'block', block])).out)} columns at COLUMNS=80 (not yet bounded)\n`);
+    const why = await cli(['why', 'block', block]);
+    assert.equal(why.code, 1, why.err);
+    assert.ok(widest(why.out) <= 80, `why block is ${widest(why.out)} columns wide:\n${why.out}`);
+    assert.doesNotMatch(why.out, /…$/m, 'no line cut');
+    assert.match(why.out, new RegExp(`^block ${block} → search`));
+    assert.match(why.out, /^ {2}✘ /m);
+    assert.match(why.out, new RegExp(`^ {4}\\d+ spans stored: loomtrace trace ${deadTrace}$`, 'm'));
+    process.stdout.write(`# CLI why block: ${widest(why.out)} columns at COLUMNS=80\n${why.out.replace(/^/gm, '#   ')}\n`);
+    const whyWide = await cli(['why', 'block', block, '--width', '200']);
+    assert.ok(widest(whyWide.out) > 80, 'a wide terminal keeps each step on one line');
   });
 
   test('every text colour pair is at least 4.5:1, in the light and the dark theme', async () => {

@@ -13,10 +13,13 @@ async function render() {
   }));
   if (r.events.length === 0) return content.replaceChildren(tabs, el('p', { class: 'empty', text: `No ${state} events.` }));
   const when = state === 'dead' ? 'dead at' : state === 'done' ? 'done at' : 'enqueued';
-  const t = el('table', { id: 'events' }, el('tr', {}, ...['event', 'type', 'block', 'version', 'attempts', 'reason', 'error', when, 'trace'].map((h) => el('th', { scope: 'col', class: h === 'event' || h === 'version' || h === 'attempts' ? 'num' : '', text: h }))));
+  // The aggregate column is named by the events' aggregate type (one type listed), else "aggregate".
+  const types = new Set(r.events.map((e) => e.aggregateType));
+  const aggregate = types.size === 1 ? [...types][0] : 'aggregate';
+  const t = el('table', { id: 'events' }, el('tr', {}, ...['event', 'type', aggregate, 'version', 'attempts', 'reason', 'error', when, 'trace'].map((h) => el('th', { scope: 'col', class: h === 'event' || h === 'version' || h === 'attempts' ? 'num' : '', text: h }))));
   for (const e of r.events) {
     const reason = el('td', {}, e.lastReason || '');
-    if (e.superseded) reason.append(' ', el('span', { class: 'badge superseded', title: 'a later version of this block reached search: replaying this event changes nothing', text: 'superseded' }));
+    if (e.superseded) reason.append(' ', el('span', { class: 'badge superseded', title: `a later version of this ${e.aggregateType} reached ${e.projection}: replaying this event changes nothing`, text: 'superseded' }));
     t.append(el('tr', { dataset: { id: e.id } },
       el('td', { class: 'num' }, link('event', { id: e.id }, e.id)),
       el('td', { text: e.eventType }),

@@ -39,7 +39,20 @@ function outboxPairs(row) {
   ];
 }
 
-export function showPanel(row, box) {
+/**
+ * "Why is this … not in …?" for the pipeline of the span's own event (the outbox row says its
+ * aggregate type and projection), else of the trace's event for the same aggregate id.
+ */
+function whyLink(a, events) {
+  const eventId = a['messaging.message.id'];
+  const aggId = a['loomtrace.aggregate.id'] ?? a['loomtrace.block.id'];
+  const ev = (eventId !== undefined && events.find((e) => e.id === String(eventId))) || (aggId !== undefined && events.find((e) => e.aggregateId === String(aggId))) || null;
+  if (ev) return link('block', { type: ev.aggregateType, projection: ev.projection, id: ev.aggregateId }, `why is this ${ev.aggregateType} not in ${ev.projection}?`);
+  if (a['loomtrace.block.id'] !== undefined) return link('block', { type: 'block', id: String(a['loomtrace.block.id']) }, 'why is this block not in search?');
+  return null;
+}
+
+export function showPanel(row, box, events = []) {
   const s = row.span;
   const parts = [el('h2', { id: 'panel-title', text: s ? s.name : row.type === 'group' ? row.text : `${row.name} (${row.text})` })];
   if (row.facts?.reconstructed || row.lost) parts.push(el('p', { class: 'note', text: 'Reconstructed from loomtrace.outbox_attempts: no span was exported for it (the worker died, or the reclaim sweep wrote it).' }));
@@ -50,17 +63,17 @@ export function showPanel(row, box) {
     return box.replaceChildren(...parts.filter(Boolean));
   }
   const dur = Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6;
-  parts.push(el('h3', { text: 'Span' }), facts([
+  const spanFacts = facts([
     ['service', s.service], ['duration', fmtMs(dur)], ['start', fmtNs(s.startTimeUnixNano)], ['kind', KINDS[s.kind] || s.kind],
-    ['status', `${STATUS[s.status.code] || s.status.code}${s.status.message ? `: ${s.status.message}` : ''}`, s.status.code === 2 ? 'err' : ''],
+    ['status', STATUS[s.status.code] || s.status.code, s.status.code === 2 ? 'err' : ''],
     ['span id', s.spanId, 'mono'], ['parent', s.parentSpanId || '(root)', 'mono'],
-    ['dropped', s.dropped ? `${s.dropped} attribute(s)/event(s)/link(s) dropped or cut` : null],
-  ]));
+  ]);
+  parts.push(el('h3', { text: 'Span' }), spanFacts);
   const more = el('p');
   const eventId = s.attributes['messaging.message.id'];
-  const blockId = s.attributes['loomtrace.block.id'];
   if (eventId !== undefined) more.append(link('event', { id: String(eventId) }, `replay event ${eventId}`), ' · ');
-  if (blockId) more.append(link('block', { id: String(blockId) }, 'why is this block not in search?'));
+  const why = whyLink(s.attributes, events);
+  if (why) more.append(why);
   parts.push(more);
   const links = el('div');
   for (const l of s.links) {
@@ -71,14 +84,21 @@ export function showPanel(row, box) {
   }
   if (s.links.length) parts.push(el('h3', { text: 'Links' }), links);
   parts.push(el('h3', { text: 'Attributes' }), kvTable(s.attributes));
-  if (s.events.length) {
-    parts.push(el('h3', { text: 'Events' }));
-    for (const e of s.events) parts.push(el('h4', { text: `${fmtNs(e.timeUnixNano)}  ${e.name}` }), kvTable(e.attributes));
-  }
-  const resource = el('div', {}, el('p', { class: 'muted', text: 'loading…' }));
-  parts.push(el('h3', { text: 'Resource' }), resource);
+  // The rest of the span (events, status message, dropped count, resource) is fetched for this one span.
+  const rest = el('div', {}, el('p', { class: 'muted', text: 'loading…' }));
+  parts.push(rest);
   box.replaceChildren(...parts.filter(Boolean));
   api(`/api/traces/${encodeURIComponent(s.traceId)}/spans/${encodeURIComponent(s.spanId)}`)
-    .then((r) => resource.replaceChildren(kvTable(r.resource)))
-    .catch((err) => showError(resource, err));
+    .then((d) => {
+      if (d.statusMessage) spanFacts.append(el('tr', {}, el('th', { scope: 'row', text: 'status message' }), el('td', { class: s.status.code === 2 ? 'err' : '', text: d.statusMessage })));
+      if (d.dropped) spanFacts.append(el('tr', {}, el('th', { scope: 'row', text: 'dropped' }), el('td', { text: `${d.dropped} attribute(s)/event(s)/link(s) dropped or cut` })));
+      const out = [];
+      if (d.events.length) {
+        out.push(el('h3', { text: 'Events' }));
+        for (const e of d.events) out.push(el('h4', { text: `${fmtNs(e.timeUnixNano)}  ${e.name}` }), kvTable(e.attributes));
+      }
+      out.push(el('h3', { text: 'Resource' }), kvTable(d.resource));
+      rest.replaceChildren(...out);
+    })
+    .catch((err) => showError(rest, err));
 }

@@ -4,6 +4,7 @@ import { api, el, fmtMs, fmtNs, param, showError } from './common.js';
 import { buildRows, traceOutcome } from './trace-model.js';
 import { drawMinimap } from './trace-minimap.js';
 import { showPanel } from './trace-panel.js';
+import { createWaterfall } from './trace-view.js';
 
 const content = document.getElementById('content');
 
@@ -17,17 +18,15 @@ function legend() {
     item('lease', 'lease of a lost attempt (from the outbox)'), item('error', 'error'));
 }
 
-/** Where each row's subtree ends: the first row after it that is not inside it. */
-function ranges(rows) {
-  const end = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    let j = i + 1;
-    if (r.type === 'group') while (j < rows.length && rows[j].depth >= r.depth && !(rows[j].type === 'group' && rows[j].depth === r.depth)) j++;
-    else if (r.type === 'span' && r.hasKids) while (j < rows.length && rows[j].depth > r.depth) j++;
-    end[i] = j;
-  }
-  return end;
+/** The rows endpoint's tuples as span objects (times as BigInt ns); events and the rest come with the panel. */
+function decode(t) {
+  const f = Object.fromEntries(t.fields.map((k, i) => [k, i]));
+  const t0 = BigInt(t.startNs);
+  return t.spans.map((x) => {
+    const start = t0 + BigInt(x[f.start]);
+    return { traceId: t.traceId, spanId: x[f.spanId], parentSpanId: x[f.parentSpanId], name: x[f.name], kind: x[f.kind], service: x[f.service],
+      startTimeUnixNano: start, endTimeUnixNano: start + BigInt(x[f.duration]), status: { code: x[f.status] }, attributes: x[f.attributes], links: x[f.links] };
+  });
 }
 
 async function render() {
@@ -38,9 +37,9 @@ async function render() {
     form.addEventListener('submit', (e) => { e.preventDefault(); location.search = `?id=${encodeURIComponent(input.value.trim())}`; });
     return content.replaceChildren(form);
   }
-  const [t, ob] = await Promise.all([api(`/api/traces/${encodeURIComponent(id)}`), api(`/api/traces/${encodeURIComponent(id)}/outbox`).catch(() => ({ events: [] }))]);
+  const [t, ob] = await Promise.all([api(`/api/traces/${encodeURIComponent(id)}/rows`), api(`/api/traces/${encodeURIComponent(id)}/outbox`).catch(() => ({ events: [] }))]);
   performance.mark('wf-fetched');
-  const spans = t.spans;
+  const spans = decode(t);
   const rows = buildRows(spans, ob.events);
   performance.mark('wf-rows');
   let t0 = rows[0].startNs ?? BigInt(spans[0].startTimeUnixNano);
@@ -66,8 +65,6 @@ async function render() {
     batchLinks.size ? el('p', {}, 'batch: ', ...[...batchLinks].flatMap(([tid, sid], i) => [i ? ', ' : '', el('a', { href: `/trace?id=${encodeURIComponent(tid)}&span=${encodeURIComponent(sid)}`, text: `batch trace ${tid.slice(0, 8)}` })])) : null,
     legend());
 
-  // The view window, in nanoseconds from t0; the minimap drags it.
-  const view = { from: 0, to: total };
   const find = el('input', { type: 'search', id: 'find', placeholder: 'find in trace (name, service, attribute)', 'aria-label': 'find in trace', size: 34 });
   const found = el('span', { class: 'muted', id: 'find-count', 'aria-live': 'polite' });
   const reset = el('button', { type: 'button', id: 'zoom-reset', text: 'Reset zoom' });
@@ -77,162 +74,43 @@ async function render() {
   const mini = el('canvas', { class: 'minimap', id: 'minimap', height: 48, 'aria-label': 'minimap: drag to zoom', role: 'img' });
   const sel = el('div', { class: 'minimap-sel' });
   const miniBox = el('div', { class: 'minimap-box' }, mini, sel);
-  const axis = el('div', { class: 'wf-axis' }, el('div', { text: 'span' }), el('div', { class: 'ticks' }));
-  const wf = el('div', { class: 'wf', id: 'waterfall', role: 'tree', 'aria-label': `waterfall of trace ${id}` }, axis);
   const box = el('aside', { class: 'detail', id: 'detail', 'aria-labelledby': 'panel-title' }, el('p', { class: 'muted', id: 'panel-title', text: 'Select a span (click, or Tab and Enter) for its outbox facts, attributes, events and links.' }));
-
-  const end = ranges(rows);
-  const collapsed = new Set();
-  const els = new Array(rows.length);
-  const bars = [];
-  const frag = document.createDocumentFragment();
-  // Span rows are cloned from one template (much cheaper than building each node): 10,000 spans.
-  const tpl = el('div', { class: 'wf-row', role: 'treeitem', tabindex: '0' },
-    el('div', { class: 'wf-label' }, el('span', { class: 'tog', 'aria-hidden': 'true' }), el('span', { class: 'name' }), el('span', { class: 'svc' })),
-    el('div', { class: 'wf-track' }, el('div', { class: 'wf-bar' }), el('span', { class: 'wf-dur' })));
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    const pad = `${6 + r.depth * 14}px`;
-    let e;
-    if (r.type === 'group') {
-      e = el('div', { class: `wf-group${r.lost ? ' lost' : ''} o-${String(r.outcome || 'none').replace(/ /g, '-')}`, role: 'treeitem', tabindex: '0', 'aria-level': r.depth + 1, 'aria-expanded': 'true' },
-        el('span', { class: 'tog', 'aria-hidden': 'true', text: '▾' }), el('span', { class: 'gtext', text: r.text }));
-      e.style.paddingLeft = pad;
-    } else {
-      const s = r.span;
-      const name = s ? s.name : r.name;
-      const durMs = Number(r.endNs - r.startNs) / 1e6;
-      e = tpl.cloneNode(true);
-      const label = e.firstChild;
-      const [tog, nameEl, svc] = label.childNodes;
-      const bar = e.lastChild.firstChild;
-      const durText = e.lastChild.lastChild;
-      if (r.hasKids) tog.textContent = '▾';
-      nameEl.textContent = name;
-      svc.textContent = s ? s.service : 'outbox';
-      label.style.paddingLeft = pad;
-      bar.className = `wf-bar ${s ? r.cls : `syn ${r.kind}`}`;
-      durText.textContent = s ? (s.name.startsWith('queue wait') ? `queue wait ${fmtMs(durMs)}` : fmtMs(durMs)) : `${r.kind === 'dead' ? '' : `${fmtMs(durMs)} · `}${r.text}`;
-      if (s && s.name.startsWith('queue wait')) e.className = 'wf-row queue-row';
-      else if (!s) e.className = `wf-row syn-row ${r.kind}-row`;
-      e.setAttribute('aria-level', String(r.depth + 1));
-      e.setAttribute('aria-label', `${name}, ${s ? s.service : 'reconstructed from the outbox'}, ${durText.textContent}`);
-      if (s) e.dataset.spanId = s.spanId;
-      else e.dataset.kind = r.kind;
-      if (r.hasKids) e.setAttribute('aria-expanded', 'true');
-      bars.push([bar, durText, Number(r.startNs - t0), Number(r.endNs - t0)]);
-    }
-    e.dataset.i = String(i);
-    els[i] = e;
-    frag.append(e);
-  }
+  const wf = createWaterfall({ rows, t0, total, label: `waterfall of trace ${id}`, onSelect: (i) => showPanel(rows[i], box, ob.events) });
   performance.mark('wf-dom');
-  // The frame first (the minimap measures its width before 10,000 rows need a layout), then the rows.
-  const layout = el('div', { class: 'trace-layout' }, wf, box);
-  content.replaceChildren(head, tools, miniBox, layout);
+  content.replaceChildren(head, tools, miniBox, el('div', { class: 'trace-layout' }, wf.root, box));
+  wf.render();
   drawMinimap(mini, rows, t0, total);
-  wf.append(frag);
 
-  function place() {
-    const span = Math.max(1, view.to - view.from);
-    for (const [bar, durText, a, b] of bars) {
-      const left = ((a - view.from) / span) * 100;
-      const width = Math.max(((b - a) / span) * 100, 0);
-      bar.style.left = `${left}%`;
-      bar.style.width = `${width}%`;
-      // Near the right edge the duration goes before the bar, so they never overlap.
-      // A wide bar reaching the right edge holds its duration inside.
-      durText.classList.toggle('inside', left + width > 70 && left < 30);
-      if (left + width > 70 && left >= 30) { durText.style.left = ''; durText.style.right = `${Math.min(100, Math.max(0, 100 - left + 0.5))}%`; }
-      else { durText.style.right = ''; durText.style.left = `${Math.max(0, left + width > 70 ? left + 0.5 : left + width + 0.5)}%`; }
-    }
-    const ticks = axis.lastChild;
-    ticks.replaceChildren();
-    for (let k = 0; k <= 4; k++) {
-      const at = (view.from + (span * k) / 4) / 1e6;
-      const tick = el('span', { class: 'tick', text: at === 0 ? '0' : fmtMs(at) });
-      tick.style.left = `${Math.min(k * 25, 93)}%`;
-      ticks.append(tick);
-    }
-    sel.style.left = `${(view.from / total) * 100}%`;
-    sel.style.width = `${Math.max(0.3, ((view.to - view.from) / total) * 100)}%`;
-    reset.disabled = view.from === 0 && view.to === total;
+  // The zoom window, in nanoseconds from t0; the minimap drags it.
+  function zoom(from, to) {
+    wf.setView(from, to);
+    sel.style.left = `${(from / total) * 100}%`;
+    sel.style.width = `${Math.max(0.3, ((to - from) / total) * 100)}%`;
+    reset.disabled = from === 0 && to === total;
   }
+  collapseAll.addEventListener('click', () => wf.collapseGroups());
+  expandAll.addEventListener('click', () => wf.expandAll());
+  reset.addEventListener('click', () => zoom(0, total));
 
-  function applyCollapse() {
-    let i = 0;
-    while (i < rows.length) {
-      els[i].hidden = false;
-      if (collapsed.has(i)) {
-        for (let j = i + 1; j < end[i]; j++) els[j].hidden = true;
-        i = end[i];
-      } else i++;
-    }
-    for (let k = 0; k < rows.length; k++) {
-      if (!els[k].hasAttribute('aria-expanded')) continue;
-      els[k].setAttribute('aria-expanded', String(!collapsed.has(k)));
-      els[k].querySelector('.tog').textContent = collapsed.has(k) ? '▸' : '▾';
-    }
-  }
-  const toggle = (i, open) => {
-    if (!els[i].hasAttribute('aria-expanded')) return;
-    if (open ?? collapsed.has(i)) collapsed.delete(i); else collapsed.add(i);
-    applyCollapse();
-  };
-
-  function select(i, focus = true) {
-    for (const r of wf.querySelectorAll('.sel')) r.classList.remove('sel');
-    els[i].classList.add('sel');
-    if (focus) els[i].focus();
-    showPanel(rows[i], box);
-  }
-  wf.addEventListener('click', (ev) => {
-    const e = ev.target.closest('[data-i]');
-    if (!e) return;
-    const i = Number(e.dataset.i);
-    if (ev.target.classList.contains('tog') || rows[i].type === 'group') toggle(i);
-    select(i);
-  });
-  const visible = () => els.filter((e) => !e.hidden);
-  wf.addEventListener('keydown', (ev) => {
-    const e = ev.target.closest('[data-i]');
-    if (!e) return;
-    const i = Number(e.dataset.i);
-    if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); select(i); }
-    else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
-      ev.preventDefault();
-      const v = visible();
-      const k = v.indexOf(e) + (ev.key === 'ArrowDown' ? 1 : -1);
-      if (v[k]) v[k].focus();
-    } else if (ev.key === 'ArrowLeft') toggle(i, false);
-    else if (ev.key === 'ArrowRight') toggle(i, true);
-  });
-  collapseAll.addEventListener('click', () => { rows.forEach((r, i) => { if (r.type === 'group') collapsed.add(i); }); applyCollapse(); });
-  expandAll.addEventListener('click', () => { collapsed.clear(); applyCollapse(); });
-  reset.addEventListener('click', () => { view.from = 0; view.to = total; place(); });
-
-  // Find: every row whose name, service, heading or attribute value holds the text.
-  const hay = rows.map((r) => (r.span ? `${r.span.name}\u0000${r.span.service}\u0000${Object.values(r.span.attributes).join('\u0000')}` : `${r.name || ''}\u0000${r.text || ''}`).toLowerCase());
-  let matches = [];
+  // Find: every row whose name, service, heading or attribute value holds the text, over all
+  // rows (made when first asked); Enter goes to the next match, scrolled into view.
+  let hay = null;
+  let list = [];
   let cur = -1;
   find.addEventListener('input', () => {
-    for (const i of matches) els[i].classList.remove('match');
+    hay ??= rows.map((r) => (r.span ? `${r.span.name}\u0000${r.span.service}\u0000${Object.values(r.span.attributes).join('\u0000')}` : `${r.name || ''}\u0000${r.text || ''}`).toLowerCase());
     const q = find.value.trim().toLowerCase();
-    matches = q ? hay.flatMap((h, i) => (h.includes(q) ? [i] : [])) : [];
+    list = q ? hay.flatMap((h, i) => (h.includes(q) ? [i] : [])) : [];
     cur = -1;
-    for (const i of matches) els[i].classList.add('match');
-    found.textContent = q ? `${matches.length} match${matches.length === 1 ? '' : 'es'}` : '';
+    wf.setMatches(new Set(list));
+    found.textContent = q ? `${list.length} match${list.length === 1 ? '' : 'es'}` : '';
   });
   find.addEventListener('keydown', (ev) => {
-    if (ev.key !== 'Enter' || matches.length === 0) return;
+    if (ev.key !== 'Enter' || list.length === 0) return;
     ev.preventDefault();
-    cur = (cur + (ev.shiftKey ? matches.length - 1 : 1)) % matches.length;
-    const i = matches[cur];
-    for (const c of [...collapsed]) if (c < i && end[c] > i) collapsed.delete(c);
-    applyCollapse();
-    select(i, false);
-    els[i].scrollIntoView({ block: 'center' });
-    found.textContent = `${cur + 1} of ${matches.length}`;
+    cur = (cur + (ev.shiftKey ? list.length - 1 : 1)) % list.length;
+    wf.select(list[cur], { focus: false, center: true });
+    found.textContent = `${cur + 1} of ${list.length}`;
   });
   document.addEventListener('keydown', (ev) => {
     if (ev.key === '/' && document.activeElement !== find) { ev.preventDefault(); find.focus(); }
@@ -264,20 +142,16 @@ async function render() {
     const a = Math.min(drag, x);
     const b = Math.max(drag, x);
     drag = null;
-    if (b - a > total / 500) { view.from = a; view.to = b; }
-    else { const w = view.to - view.from; view.from = Math.max(0, Math.min(total - w, x - w / 2)); view.to = view.from + w; }
-    place();
+    if (b - a > total / 500) zoom(a, b);
+    else { const v = wf.view; const w = v.to - v.from; const from = Math.max(0, Math.min(total - w, x - w / 2)); zoom(from, from + w); }
   });
-  place();
+  zoom(0, total);
   // For the render-time bound (apps/wordloom/test/explorer-waterfall-scale.test.ts).
   performance.mark('waterfall-rendered');
-  wf.dataset.rendered = String(rows.length);
+  wf.root.dataset.rendered = String(rows.length);
   const want = param('span');
   const wi = want ? rows.findIndex((r) => r.span && r.span.spanId === want) : -1;
-  if (wi >= 0) {
-    select(wi, false);
-    els[wi].scrollIntoView({ block: 'center' });
-  }
+  if (wi >= 0) wf.select(wi, { focus: false, center: true });
 }
 
 render().catch((err) => showError(content, err));

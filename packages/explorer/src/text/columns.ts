@@ -26,3 +26,23 @@ export function pad(s: string, n: number): string {
   const cps = Array.from(s);
   return cps.length >= n ? fit(s, n) : s + ' '.repeat(n - cps.length);
 }
+
+/**
+ * Words of `text` in lines of at most `width` characters, each line after `indent` spaces (a word
+ * longer than a line is cut, with an ellipsis).
+ */
+export function wrap(text: string, width: number, indent: number): string[] {
+  const room = Math.max(10, width - indent);
+  const lead = ' '.repeat(indent);
+  const lines: string[] = [];
+  let cur = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const w = fit(word, room);
+    if (cur && Array.from(cur).length + 1 + Array.from(w).length > room) {
+      lines.push(lead + cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
+  }
+  if (cur) lines.push(lead + cur);
+  return lines;
+}

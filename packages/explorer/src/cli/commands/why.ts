@@ -9,12 +9,17 @@ import { diagnose, holdsVersion } from '../../query/diagnosis.js';
 import { validId } from '../../query/pipelines.js';
 import { namedPipeline } from '../namedPipeline.js';
 import { flag, option, positional } from '../../text/args.js';
+import { fit, lineWidth, safe, wrap } from '../../text/columns.js';
 
 const MARK: Record<string, string> = { done: '✔', pending: '…', failed: '✘', skipped: '–' };
-const USAGE = 'usage: loomtrace why <aggregate-type> <id> [--projection P] [--version N] [--json]\n';
+const USAGE = 'usage: loomtrace why <aggregate-type> <id> [--projection P] [--version N] [--width N] [--json]\n';
+/** A step: its mark, label, status and time; its detail after them when the line has room, else below. */
+const LABEL = 28;
+const STATUS = 8;
+const AT = 24;
 
 export async function run(args: string[], ctx: CliContext): Promise<number> {
-  const [type, id, extra] = positional(args, ['--version', '--projection']);
+  const [type, id, extra] = positional(args, ['--version', '--projection', '--width']);
   if (!type || !id || extra !== undefined) {
     process.stderr.write(USAGE);
     return 2;
@@ -36,11 +41,18 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
     if (flag(args, '--json')) {
       process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
     } else {
-      const out = [`${pipeline.labels?.aggregate ?? pipeline.aggregateType} ${id} → ${pipeline.labels?.projection ?? pipeline.projection} (${d.system})`, '', `  ${d.verdict}`, ''];
-      for (const s of d.steps) out.push(`  ${MARK[s.status] ?? '?'} ${s.label.padEnd(28)} ${s.status.padEnd(8)} ${(s.at ?? '').padEnd(25)} ${s.detail}`);
-      if (d.trace) out.push('', `  trace ${d.trace.traceId} (${d.trace.storedSpans ? `${d.trace.storedSpans} spans stored: loomtrace trace ${d.trace.traceId}` : d.trace.sampled ? 'no spans stored' : 'sampled out'})`);
-      if (d.event) out.push(`  event ${d.event.id}: state ${d.event.state}, ${d.event.attempts} attempt(s)`);
-      process.stdout.write(`${out.join('\n')}\n`);
+      const width = lineWidth(args);
+      const out = [`${pipeline.labels?.aggregate ?? pipeline.aggregateType} ${id} → ${pipeline.labels?.projection ?? pipeline.projection} (${d.system})`, '', ...wrap(d.verdict, width, 2), ''];
+      // Each step on one line when all fit; else every step's detail under it, wrapped.
+      const inline = d.steps.map((s) => `  ${MARK[s.status] ?? '?'} ${s.label.padEnd(LABEL)} ${s.status.padEnd(STATUS)} ${(s.at ?? '').padEnd(AT)} ${s.detail}`.trimEnd());
+      if (inline.every((l) => Array.from(l).length <= width)) out.push(...inline);
+      else for (const s of d.steps) out.push(`  ${MARK[s.status] ?? '?'} ${s.label.padEnd(LABEL)} ${s.status.padEnd(STATUS)} ${s.at ?? ''}`.trimEnd(), ...wrap(s.detail, width, 6));
+      if (d.trace) {
+        const t = d.trace;
+        out.push('', `  trace ${t.traceId}`, ...wrap(t.storedSpans ? `${t.storedSpans} spans stored: loomtrace trace ${t.traceId}` : t.sampled ? 'no spans stored' : 'sampled out', width, 4));
+      }
+      if (d.event) out.push(...wrap(`event ${d.event.id}: state ${d.event.state}, ${d.event.attempts} attempt(s)`, width, 2));
+      process.stdout.write(`${out.map((l) => fit(safe(l), width)).join('\n')}\n`);
     }
     return holdsVersion(d) ? 0 : 1;
   } finally {

@@ -23,6 +23,8 @@ export interface TraceOutboxAttempt {
 export interface TraceOutboxEvent {
   id: string;
   projection: string;
+  aggregateType: string;
+  aggregateId: string;
   state: string;
   attempts: number;
   aggregateVersion: string;
@@ -46,7 +48,7 @@ const ISO = (c: string) => `to_char(${c} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:
 export async function selectTraceOutbox(db: Queryable, traceId: string): Promise<TraceOutboxEvent[]> {
   const { rows } = await db.query<TraceOutboxEvent>({
     name: 'explorer_trace_outbox',
-    text: `select o.id::text as "id", o.projection as "projection", o.state as "state", o.attempts as "attempts",
+    text: `select o.id::text as "id", o.projection as "projection", o.aggregate_type as "aggregateType", o.aggregate_id as "aggregateId", o.state as "state", o.attempts as "attempts",
                   o.aggregate_version::text as "aggregateVersion", ${ISO('o.enqueued_at')} as "enqueuedAt", ${ISO('o.run_at')} as "runAt",
                   ${ISO('o.claimed_at')} as "claimedAt", o.lease_owner as "leaseOwner", ${ISO('o.lease_expires_at')} as "leaseExpiresAt",
                   o.previous_owner as "previousOwner", o.previous_lease_ms as "previousLeaseMs", o.reclaims as "reclaims",

@@ -29,13 +29,21 @@ export async function selectTraceJson(db: Queryable, traceId: string, maxSpans: 
 export interface SpanDetail {
   trace_id: string;
   span_id: string;
+  scope: string | null;
+  status_message: string | null;
+  attributes: Record<string, unknown>;
+  events: { timeUnixNano: string; name: string; attributes: Record<string, unknown> }[];
+  links: { traceId: string; spanId: string; attributes: Record<string, unknown> }[];
+  dropped: number;
   resource: Record<string, unknown>;
   received_at: Date;
 }
-export async function selectSpanResource(db: Queryable, traceId: string, spanId: string): Promise<SpanDetail | undefined> {
+/** One span's record beyond what the waterfall's rows carry: what the side panel shows when it opens. */
+export async function selectSpanDetail(db: Queryable, traceId: string, spanId: string): Promise<SpanDetail | undefined> {
   const { rows } = await db.query<SpanDetail>({
-    name: 'explorer_span_resource',
-    text: `select s.trace_id, s.span_id, coalesce(r.attributes, '{}'::json) as resource, s.received_at
+    name: 'explorer_span_detail',
+    text: `select s.trace_id, s.span_id, s.scope, s.status_message, s.attributes, s.events, s.links, s.dropped,
+                  coalesce(r.attributes, '{}'::json) as resource, s.received_at
              from explorer.spans s left join explorer.resources r on r.id = s.resource_id
             where s.trace_id = $1 and s.span_id = $2`,
     values: [traceId, spanId],
