@@ -5,11 +5,11 @@
 import type { CliCommand, CliContext, PipelineFactory } from './context.js';
 
 export const COMMANDS: Readonly<Record<string, CliCommand>> = Object.freeze({
-  why: { summary: 'why is an aggregate (not) in its projection? `why <aggregate-type> <id> [--projection P] [--version N] [--json]`; exit 0 when it holds the current version', load: () => import('./commands/why.js') },
+  why: { summary: 'why is an aggregate (not) in its projection? `why <aggregate-type> <id> [--projection P] [--version N] [--json] [--width N]`; exit 0 when it holds the current version', load: () => import('./commands/why.js') },
   check: { summary: 'does a change\'s trace have the declared shape? `check <aggregate-type> <id> | --trace <id> | --file <otlp.json>`; exit 0 when it does', load: () => import('./commands/check.js'), databaseOptional: true },
   probe: { summary: 'a canary change through a declared pipeline, until visible, trace shape checked; `--once` (exit 0/1) or on a schedule with Prometheus metrics', load: () => import('./commands/probe.js') },
-  trace: { summary: 'a stored trace as a terminal waterfall: `trace <trace-id> [--json]`', load: () => import('./commands/trace.js') },
-  events: { summary: "outbox events by state (`events --dead`), or one event's replay (`events <id>`); --json", load: () => import('./commands/events.js') },
+  trace: { summary: 'a stored trace as a terminal waterfall: `trace <trace-id> [--json] [--width N]`', load: () => import('./commands/trace.js') },
+  events: { summary: "outbox events by state (`events --dead`), or one event's replay (`events <id>`); --json, --width N (lines fit $COLUMNS or 80 by default)", load: () => import('./commands/events.js') },
   replay: { summary: 'list dead-lettered events and replay them (who, when, why recorded)', load: () => import('./commands/replay.js') },
 });
 
