@@ -3,6 +3,7 @@
  * end to end (PATCH → visible in the search projection) at a steady rate with tracing on, and
  * PATCH throughput with tracing on and off (autocannon).
  */
+import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import { startApi, startWorker, type Proc } from '../test/support/procs.js';
@@ -36,6 +37,28 @@ function quiet(service: string): Record<string, string> {
   return { LOG_LEVEL: service.includes('api') ? 'warn' : 'info', METRICS_PORT: '0' };
 }
 const tracingOff = { OTEL_SDK_DISABLED: 'true', ...quiet('wordloom-api') };
+
+/**
+ * One PATCH over node:http with a keep-alive agent and no cap on sockets (as fetch's default
+ * dispatcher has none): a fraction of fetch's CPU per request in this process, which shares the
+ * API's two cores. Resolves with the status and body; rejects with the socket's error.
+ */
+function patch(agent: Agent, url: URL, path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { agent, host: url.hostname, port: url.port, method: 'PATCH', path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 async function json<T>(res: Response): Promise<T> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
@@ -159,6 +182,8 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     const total = rate * seconds;
     const start = epochMs();
     const inflight: Promise<void>[] = [];
+    const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+    const apiUrl = new URL(api.url);
     for (let i = 0; i < total; i++) {
       const due = start + (i * 1000) / rate;
       const wait = due - epochMs();
@@ -166,30 +191,26 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
       const id = ids[i % ids.length]!;
       sent++;
       inflight.push(
-        fetch(`${api.url}/api/v1/blocks/${id}`, {
-          method: 'PATCH',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ content: `bench edit ${i} quick brown fox` }),
-        })
-          .then(async (res) => {
-            if (!res.ok) {
-              const body = await res.text();
-              failed(`HTTP ${res.status} ${/"code":"([A-Z_]+)"/.exec(body)?.[1] ?? ''}`.trim());
+        patch(agent, apiUrl, `/api/v1/blocks/${id}`, JSON.stringify({ content: `bench edit ${i} quick brown fox` }))
+          .then((res) => {
+            if (res.status !== 200) {
+              failed(`HTTP ${res.status} ${/"code":"([A-Z_]+)"/.exec(res.body)?.[1] ?? ''}`.trim());
               return;
             }
-            const b = (await res.json()) as { version: number | string };
             const tResp = epochMs();
+            const b = JSON.parse(res.body) as { version: number | string };
             responses.push(tResp - due);
             const list = pending.get(id) ?? [];
             list.push({ version: Number(b.version), t0: due, tResp });
             pending.set(id, list);
           })
-          .catch((err: Error & { cause?: { code?: string; name?: string } }) => {
-            failed(`fetch ${err.cause?.code ?? err.cause?.name ?? err.name}`);
+          .catch((err: Error & { code?: string }) => {
+            failed(`socket ${err.code ?? err.name}`);
           }),
       );
     }
     await Promise.all(inflight);
+    agent.destroy();
     drainDeadline = Date.now() + 30_000;
     polling = false;
     await poller;
