@@ -71,7 +71,6 @@ describe('the API trace of one PATCH', () => {
     const send = one((n) => n === 'send search', 'producer');
     assert.equal(send.kind, 4);
     assert.equal(send.parentSpanId, tx.spanId);
-    assert.ok(send.startNs <= update.startNs && send.endNs >= update.endNs, 'send search spans the statement that inserts the event');
     assert.equal(send.attributes['messaging.destination.name'], 'search');
     assert.equal(send.attributes['loomtrace.aggregate.id'], block.id);
     assert.equal(send.attributes['loomtrace.aggregate.version'], 2);
