@@ -3,11 +3,13 @@
  * end to end (PATCH → visible in the search projection) at a steady rate with tracing on, and
  * PATCH throughput with tracing on and off (autocannon).
  */
+import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import { startApi, startWorker, type Proc } from '../test/support/procs.js';
 import { epochMs, fmt, peakRssMb, percentile, sleep } from './env.js';
 import { startReceiver, type Receiver } from './otlpReceiver.js';
+import { E2eCost, type CpuPerPatch, type StatementCost } from './e2eCost.js';
 
 const require = createRequire(import.meta.url);
 type AutocannonResult = { requests: { average: number }; non2xx: number; errors: number; latency: { p50: number; p99: number } };
@@ -35,6 +37,28 @@ function quiet(service: string): Record<string, string> {
   return { LOG_LEVEL: service.includes('api') ? 'warn' : 'info', METRICS_PORT: '0' };
 }
 const tracingOff = { OTEL_SDK_DISABLED: 'true', ...quiet('wordloom-api') };
+
+/**
+ * One PATCH over node:http with a keep-alive agent and no cap on sockets (as fetch's default
+ * dispatcher has none): a fraction of fetch's CPU per request in this process, which shares the
+ * API's two cores. Resolves with the status and body; rejects with the socket's error.
+ */
+function patch(agent: Agent, url: URL, path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { agent, host: url.hostname, port: url.port, method: 'PATCH', path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 async function json<T>(res: Response): Promise<T> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
@@ -75,6 +99,12 @@ export interface E2eResult {
   spans: number;
   /** Spans exported per PATCH, by name (API and worker together). */
   spansPerPatch?: Record<string, number>;
+  /** The failed PATCHes by cause: `HTTP <status> <code>` or the client's error code. */
+  errorKinds?: Record<string, number>;
+  /** µs of CPU per PATCH by process, over the open-loop part and the drain after it. */
+  cpuUsPerPatch?: CpuPerPatch;
+  /** Statements Postgres ran per PATCH (API, worker and the poller), with their mean time. */
+  statements?: StatementCost[];
 }
 
 export async function endToEnd(url: string, log: (s: string) => void, rate = 200, seconds = 30): Promise<E2eResult> {
@@ -107,6 +137,11 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     /** PATCH response times from the due time, to tell the API's share from the worker's. */
     const responses: number[] = [];
     let errors = 0;
+    const errorKinds: Record<string, number> = {};
+    const failed = (kind: string) => {
+      errors++;
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+    };
     let sent = 0;
     let polling = true;
     let drainDeadline = Infinity;
@@ -142,9 +177,13 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
         await sleep(1);
       }
     })();
+    const cost = new E2eCost(url, { api: api.proc.pid!, worker: worker.proc.pid! });
+    await cost.start();
     const total = rate * seconds;
     const start = epochMs();
     const inflight: Promise<void>[] = [];
+    const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+    const apiUrl = new URL(api.url);
     for (let i = 0; i < total; i++) {
       const due = start + (i * 1000) / rate;
       const wait = due - epochMs();
@@ -152,33 +191,30 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
       const id = ids[i % ids.length]!;
       sent++;
       inflight.push(
-        fetch(`${api.url}/api/v1/blocks/${id}`, {
-          method: 'PATCH',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ content: `bench edit ${i} quick brown fox` }),
-        })
-          .then(async (res) => {
-            if (!res.ok) {
-              errors++;
-              await res.arrayBuffer();
+        patch(agent, apiUrl, `/api/v1/blocks/${id}`, JSON.stringify({ content: `bench edit ${i} quick brown fox` }))
+          .then((res) => {
+            if (res.status !== 200) {
+              failed(`HTTP ${res.status} ${/"code":"([A-Z_]+)"/.exec(res.body)?.[1] ?? ''}`.trim());
               return;
             }
-            const b = (await res.json()) as { version: number | string };
             const tResp = epochMs();
+            const b = JSON.parse(res.body) as { version: number | string };
             responses.push(tResp - due);
             const list = pending.get(id) ?? [];
             list.push({ version: Number(b.version), t0: due, tResp });
             pending.set(id, list);
           })
-          .catch(() => {
-            errors++;
+          .catch((err: Error & { code?: string }) => {
+            failed(`socket ${err.code ?? err.name}`);
           }),
       );
     }
     await Promise.all(inflight);
+    agent.destroy();
     drainDeadline = Date.now() + 30_000;
     polling = false;
     await poller;
+    const { cpu: cpuUsPerPatch, statements } = await cost.stop(sent);
     const apiRssMb = peakRssMb(api.proc.pid!) ?? NaN;
     const workerRssMb = peakRssMb(worker.proc.pid!) ?? NaN;
     await worker.stop();
@@ -186,8 +222,12 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     const byName = rx.count();
     const spans = [...byName.values()].reduce((a, b) => a + b, 0);
     const spansPerPatch = Object.fromEntries([...byName].map(([n, c]) => [n, c / sent]));
-    const r: E2eResult = { rate, seconds, sent, visible: samples.length, errors, samples, responses, afterResponse, apiRssMb, workerRssMb, spans, spansPerPatch };
+    const r: E2eResult = { rate, seconds, sent, visible: samples.length, errors, samples, responses, afterResponse, apiRssMb, workerRssMb, spans, spansPerPatch, errorKinds, cpuUsPerPatch, statements };
     log(`  ${fmt(sent)} PATCHes, ${fmt(samples.length)} seen in search, ${errors} errors: p50 ${fmt(percentile(samples, 50), 1)} ms, p99 ${fmt(percentile(samples, 99), 1)} ms (PATCH response alone: p50 ${fmt(percentile(responses, 50), 1)} ms, p99 ${fmt(percentile(responses, 99), 1)} ms; response → visible: p50 ${fmt(percentile(afterResponse, 50), 1)} ms, p99 ${fmt(percentile(afterResponse, 99), 1)} ms); peak RSS api ${fmt(apiRssMb)} MB, worker ${fmt(workerRssMb)} MB; ${fmt(spans)} spans`);
+    if (errors) log(`  errors: ${Object.entries(errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+    const c = cpuUsPerPatch;
+    log(`  CPU per PATCH: API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, bench process (load, poll, receiver) ${fmt(c.bench)} µs; total ${fmt(c.api + c.worker + c.postgres + c.bench)} µs`);
+    for (const st of statements.slice(0, 14)) log(`    ${fmt(st.perPatch, 2).padStart(6)} × ${fmt(st.meanMs, 3).padStart(7)} ms  ${st.query}`);
     return r;
   } finally {
     for (const p of procs) await p.stop().catch(() => undefined);

@@ -125,9 +125,14 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
     L.push('', 'Where the time goes:', '');
     L.push('| part | p50 | p99 |');
     L.push('|---|---:|---:|');
-    L.push(`| due → PATCH response (the API: transaction with the outbox insert, commit) | ${fmt(percentile(e.responses, 50), 1)} ms | ${fmt(percentile(e.responses, 99), 1)} ms |`);
+    L.push(`| due → PATCH response (the API: one statement for the change and its outbox event) | ${fmt(percentile(e.responses, 50), 1)} ms | ${fmt(percentile(e.responses, 99), 1)} ms |`);
     L.push(`| PATCH response → visible (the outbox: notify, claim, search write, poll) | ${fmt(percentile(e.afterResponse, 50), 1)} ms | ${fmt(percentile(e.afterResponse, 99), 1)} ms |`);
     L.push('');
+    if (e.cpuUsPerPatch) {
+      const c = e.cpuUsPerPatch;
+      L.push(`CPU per PATCH (/proc, over the run and its drain): API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, this bench process (load generator over node:http, the 1 ms poll of search.blocks, the OTLP receiver) ${fmt(c.bench)} µs.`, '');
+    }
+    if (e.errorKinds && e.errors) L.push(`Failed PATCHes by cause: ${Object.entries(e.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')}.`, '');
     if (e.spansPerPatch) {
       L.push('Spans exported per PATCH (API and worker): ' + Object.entries(e.spansPerPatch).sort((a, b) => b[1] - a[1]).map(([n, c]) => `\`${n}\` ${fmt(c, 2)}`).join(', '), '');
     }

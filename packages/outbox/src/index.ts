@@ -3,7 +3,8 @@
  * It needs `pg` and `@opentelemetry/api` (peers); wire an SDK in your process. Span names and
  * attribute keys are at `@loomtrace/outbox/semconv`.
  */
-export { enqueue, enqueueMany } from './enqueue.js';
+export { enqueue, enqueueMany, sendInStatement } from './enqueue.js';
+export type { StatementEventInput, SentEvent } from './enqueue.js';
 export { OutboxWorker } from './worker.js';
 export type { WorkerStats } from './worker.js';
 export { compileWorkerOptions } from './options.js';
@@ -15,6 +16,7 @@ export type { ItemOutcome, FailureReason } from './outcome.js';
 export { backoffDelay, backoffBounds, renderBackoffTable, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffPolicy } from './backoff.js';
 export { createPool, inTransaction } from './pool.js';
+export { OutboxWaker } from './waker.js';
 export type { Pool, PoolClient, Queryable } from './pool.js';
 export { migrate, migrationsCurrent, runMigrations, loadMigrations, migrationsDir, OUTBOX_MIGRATIONS } from './migrate.js';
 export type { Migration, MigrationSet } from './migrate.js';

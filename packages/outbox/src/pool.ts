@@ -11,6 +11,14 @@ export interface PoolOptions {
   connectionString: string;
   max?: number;
   applicationName?: string;
+  /**
+   * Events inserted on this pool's connections do not NOTIFY the workers in their transaction
+   * (session setting `loomtrace.enqueue_notify=off`, migration 000075): the producer wakes them
+   * after each commit with an `OutboxWaker`. For producers committing many events a second: a
+   * NOTIFY holds a lock across the commit's WAL flush, so notifying transactions cannot share
+   * flushes (decision record 0012). Default false.
+   */
+  notifyAfterCommit?: boolean;
 }
 
 /** One place that makes pools, so every process names itself in pg_stat_activity. */
@@ -20,6 +28,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'loomtrace',
     idleTimeoutMillis: 30_000,
+    ...(options.notifyAfterCommit ? { options: '-c loomtrace.enqueue_notify=off' } : {}),
   });
   // A terminated backend (pg_terminate_backend, a restart, a failover) makes node-postgres emit
   // 'error' on the client. The pool listens only while a client is idle: it drops it, and the
@@ -52,7 +61,7 @@ const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRES
  * requireParentSpan skips the query outright, no span, no wrapping) and tracing suppressed (one
  * without it starts a non-recording span, never a root span of its own).
  */
-function untracedContext(): Context {
+export function untracedContext(): Context {
   return trace.deleteSpan(context.active()).setValue(SUPPRESS_TRACING, true);
 }
 

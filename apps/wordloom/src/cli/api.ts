@@ -7,7 +7,7 @@ startMetrics(loadOpsConfig().serviceName ?? 'wordloom-api');
 
 const { loadConfig } = await import('./config.js');
 const { createLogger } = await import('./logger.js');
-const { createPool } = await import('@loomtrace/outbox');
+const { createPool, OutboxWaker } = await import('@loomtrace/outbox');
 const { migrateAll } = await import('../db/migrate.js');
 const { buildApp } = await import('../service/app.js');
 
@@ -17,13 +17,15 @@ if (!config.databaseUrl) {
   logger.error('DATABASE_URL is not set; use `npm start` to get an embedded Postgres');
   process.exit(2);
 }
-const pool = createPool({ connectionString: config.databaseUrl, max: 20, applicationName: 'wordloom-api' });
+// Its transactions do not NOTIFY the workers; the waker does after each commit (decision record 0012).
+const pool = createPool({ connectionString: config.databaseUrl, max: 20, applicationName: 'wordloom-api', notifyAfterCommit: true });
+const waker = new OutboxWaker(pool);
 await migrateAll(pool);
 // Search reads where the worker writes: with SEARCH_BACKEND=elasticsearch|opensearch, that cluster.
 const ops = loadOpsConfig();
 const { clusterSearch } = await import('../projection/elasticsearch/select.js');
 const cluster = clusterSearch(ops.search);
-const app = await buildApp({ pool, logger, ...(cluster ? { search: (q) => cluster.search(q) } : {}) });
+const app = await buildApp({ pool, logger, wake: waker.wake, ...(cluster ? { search: (q) => cluster.search(q) } : {}) });
 await registerApiMetrics(app, pool);
 await app.listen({ host: config.host, port: config.port });
 
@@ -33,6 +35,7 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   await app.close();
+  await waker.close();
   await cluster?.close();
   await pool.end();
   await stopMetrics();

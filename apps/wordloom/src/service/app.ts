@@ -6,7 +6,7 @@ import { isConnectionError } from '@loomtrace/outbox';
 import type { Pool } from '@loomtrace/outbox';
 import { allMigrationsCurrent } from '../db/migrate.js';
 import * as sc from '../semconv.js';
-import { createBlock, patchBlock, removeBlock } from './blocks.js';
+import { createBlock, patchBlock, removeBlock, type Wake } from './blocks.js';
 import { ApiError, notFound } from './errors.js';
 import { BLOCK_TYPES, MAX_CONTENT_CHARS, blockJson } from './model.js';
 import { searchBlocks, type SearchHit } from '../projection/postgres/searchBlocks.js';
@@ -26,6 +26,11 @@ export interface AppOptions {
    * Postgres search projection on `pool`.
    */
   search?: (q: { text: string; libraryId?: string | undefined; limit: number }) => Promise<SearchHit[]>;
+  /**
+   * Called after each change committed with its outbox event: `OutboxWaker.wake` when `pool`
+   * was made with `notifyAfterCommit` (its transactions do not NOTIFY the workers themselves).
+   */
+  wake?: Wake;
 }
 
 const uuid = { type: 'string', format: 'uuid' } as const;
@@ -55,7 +60,7 @@ function checkContent(c: string | undefined): void {
 
 /** Builds the Wordloom API. Routes live under /api/v1; /openapi.json describes them. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { pool } = options;
+  const { pool, wake } = options;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger as unknown as FastifyBaseLogger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1_048_576,
@@ -183,7 +188,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     async (req, reply) => {
       checkContent(req.body.content);
-      const block = await createBlock(pool, req.id, { bookId: req.body.book_id, blockType: req.body.block_type, content: req.body.content, position: req.body.position ?? 0 });
+      const block = await createBlock(pool, req.id, { bookId: req.body.book_id, blockType: req.body.block_type, content: req.body.content, position: req.body.position ?? 0 }, wake);
       if (!block) throw notFound('book', req.body.book_id);
       spanOf(req)?.setAttributes({ [sc.ATTR_BLOCK_ID]: block.id, [sc.ATTR_LIBRARY_ID]: block.library_id, [sc.ATTR_BOOK_ID]: block.book_id });
       return reply.status(201).send(blockJson(block));
@@ -239,7 +244,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       checkContent(req.body.content);
       const block = await patchBlock(pool, req.id, req.params.id, {
         content: req.body.content, blockType: req.body.block_type, position: req.body.position, expectedVersion: req.body.expected_version,
-      });
+      }, wake);
       if (!block) {
         if (req.body.expected_version !== undefined && (await selectBlock(pool, req.params.id))) {
           throw new ApiError(409, 'VERSION_CONFLICT', `block ${req.params.id} is not at version ${req.body.expected_version}`);
@@ -255,7 +260,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     '/api/v1/blocks/:id',
     { schema: { summary: 'Delete a block (removed from search through the outbox)', params: idParams, response: { 204: { type: 'null' }, ...errors } } },
     async (req, reply) => {
-      const block = await removeBlock(pool, req.id, req.params.id);
+      const block = await removeBlock(pool, req.id, req.params.id, wake);
       if (!block) throw notFound('block', req.params.id);
       spanOf(req)?.setAttribute(sc.ATTR_LIBRARY_ID, block.library_id);
       return reply.status(204).send();

@@ -46,8 +46,3 @@ export function blockJson(b: BlockRow) {
     updated_at: b.updated_at,
   };
 }
-
-/** What the search projection needs, stored in the outbox row (never in spans or logs). */
-export function blockPayload(b: BlockRow): Record<string, unknown> {
-  return { book_id: b.book_id, library_id: b.library_id, block_type: b.block_type, content: b.content, position: b.position };
-}
