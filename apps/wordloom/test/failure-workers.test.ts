@@ -253,7 +253,7 @@ describe('failure semantics: worker processes', () => {
     // Terminate one in-flight claim, then one in-flight ack, turn by turn, leaving room for progress.
     for (let turn = 0; (killed.claim < 3 || killed.ack < 3) && Date.now() < end; turn++) {
       const kind = killed.claim <= killed.ack ? 'claim' : 'ack';
-      const pattern = kind === 'claim' ? '%with picked%insert into loomtrace.outbox_leases%' : "%set state = 'done'%";
+      const pattern = kind === 'claim' ? 'with picked as (%delete from loomtrace.outbox_queue%' : "%set state = 'done'%";
       const { rows } = await db.pool.query<{ ok: boolean }>(
         `select pg_terminate_backend(pid) ok from pg_stat_activity
           where datname = current_database() and application_name = 'wordloom-worker' and state = 'active' and query like $1
