@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { claimEvents, insertEvents } from '@loomtrace/outbox/internal';
+import { claimEvents, completeBatch, insertEvents } from '@loomtrace/outbox/internal';
 import { createPool, inTransaction, type Pool } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { CostProbe } from './cost.js';
@@ -37,15 +37,13 @@ async function claimText(commitTimestamps: boolean): Promise<string> {
   return text;
 }
 
-// The statement of packages/outbox/src/sql/completeBatch.ts (not exported by the package).
-const ACK = `with lease as (
-    delete from loomtrace.outbox_leases where token = $1 returning event_ids
-  ), acked as (
-    update loomtrace.outbox set state = 'done', done_at = clock_timestamp()
-     where id = any(coalesce((select event_ids from lease), '{}'::bigint[])) and lease_token = $1 and state = 'claimed'
-    returning 1
-  )
-  select count(*)::int as n from acked`;
+/** The real ack statement's text, captured from completeBatch the same way. */
+async function ackText(): Promise<string> {
+  let text = '';
+  const rec = { query: async (q: { text: string }) => ((text = q.text), { rows: [{ n: 0 }] }) };
+  await completeBatch(rec as never, [], randomUUID());
+  return text;
+}
 
 type Variant = 'payload' | 'no-payload' | 'payload-after' | 'no-commit-ts';
 
@@ -68,7 +66,7 @@ async function enqueue(pool: Pool, n: number): Promise<void> {
   });
 }
 
-async function cycle(c: pg.Client, claim: string, variant: Variant): Promise<number> {
+async function cycle(c: pg.Client, claim: string, ack: string, variant: Variant): Promise<number> {
   let done = 0;
   for (;;) {
     const token = randomUUID();
@@ -77,7 +75,7 @@ async function cycle(c: pg.Client, claim: string, variant: Variant): Promise<num
     if (variant === 'payload-after') {
       await c.query({ name: 'payloads', rowMode: 'array', text: 'select id, payload from loomtrace.outbox where id = any($1::bigint[])', values: [rows.map((r) => r[0])] });
     }
-    await c.query({ name: 'ack', text: ACK, values: [token] });
+    await c.query({ name: 'ack', text: ack, values: [token] });
     done += rows.length;
   }
 }
@@ -88,6 +86,7 @@ const pool = createPool({ connectionString: url, max: 4, applicationName: 'bench
 try {
   await migrateAll(pool);
   const full = await claimText(true);
+  const ack = await ackText();
   const texts: Record<Variant, string> = {
     'no-commit-ts': await claimText(false),
     payload: full,
@@ -110,7 +109,7 @@ try {
       const before = await probe.snapshot();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      const counts = await Promise.all(clients.map((c) => cycle(c, texts[v], v)));
+      const counts = await Promise.all(clients.map((c) => cycle(c, texts[v], ack, v)));
       const ms = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
       const cost = await probe.since(before);

@@ -4,11 +4,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createPool } from '@loomtrace/outbox';
-import { claimEvents } from '@loomtrace/outbox/internal';
+import { claimEvents, completeBatch } from '@loomtrace/outbox/internal';
 import { startBenchPostgres } from './env.js';
 import { producer } from './systems.js';
 
 const batch = Number(process.env['BENCH_BATCH'] ?? 200);
+
+/** The real ack statement's text, captured from completeBatch with a recording Queryable. */
+async function ackText(): Promise<string> {
+  let text = '';
+  const rec = { query: async (q: { text: string }) => ((text = q.text), { rows: [{ n: 0 }] }) };
+  await completeBatch(rec as never, [], randomUUID());
+  return text;
+}
 const pgh = await startBenchPostgres();
 try {
   const url = await pgh.database('bench_loomtrace');
@@ -28,10 +36,8 @@ try {
       console.log(`--- ${label}\n${plan.map((r) => r['QUERY PLAN']).join('\n').replace(/\{[0-9,]{200,}\}/g, '{…ids…}')}`);
     };
     await show('claim (prepared, generic plan)', `execute loomtrace_claim_ct('search', ${batch}, '${randomUUID()}', 'explain', 30000)`, []);
-    // The ack of a fully successful batch, by its lease token (src/outbox/sql/completeBatch.ts).
-    await show('ack by lease token', `with lease as (delete from loomtrace.outbox_leases where token = $1 returning event_ids)
-      update loomtrace.outbox set state = 'done', done_at = clock_timestamp()
-       where id = any(coalesce((select event_ids from lease), '{}'::bigint[])) and lease_token = $1 and state = 'claimed'`, [token]);
+    // The ack of a fully successful batch, by its lease token: completeBatch's own statement.
+    await show('ack by lease token', await ackText(), [token]);
   }
   await pool.end();
   await p.close();

@@ -40,7 +40,7 @@ async function call<T>(method: string, p: string, body?: unknown): Promise<T> {
 const j = async <T>(p: string): Promise<T> => (await (await fetch(`${ex.uiUrl}${p}`)).json()) as T;
 interface Row { id: string; state: string; lease_owner: string | null; trace_id: string }
 const eventOf = async (blockId: string): Promise<Row | undefined> =>
-  (await db.pool.query<Row>(`select id::text, state, lease_owner, substr(traceparent, 4, 32) trace_id from loomtrace.outbox where aggregate_id = $1 order by id desc limit 1`, [blockId])).rows[0];
+  (await db.pool.query<Row>(`select id::text, state, lease_owner, substr(traceparent, 4, 32) trace_id from loomtrace.outbox_current where aggregate_id = $1 order by id desc limit 1`, [blockId])).rows[0];
 
 async function worker(id: string, env: Record<string, string> = {}): Promise<Proc> {
   const w = await startWorker(db.url, { ...otel, OTEL_SERVICE_NAME: 'wordloom-worker', WORKER_ID: id, WORKER_POLL_MS: '100', METRICS_PORT: '-1', ...env });

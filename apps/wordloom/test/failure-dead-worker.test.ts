@@ -21,7 +21,7 @@ async function seed(db: TestDatabase, n: number): Promise<void> {
 }
 
 const held = async (db: TestDatabase, owner: string): Promise<number> =>
-  (await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state = 'claimed' and lease_owner = $1", [owner])).rows[0]!.n;
+  (await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox_current where state = 'claimed' and lease_owner = $1", [owner])).rows[0]!.n;
 
 describe('a dead worker is noticed from Postgres', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

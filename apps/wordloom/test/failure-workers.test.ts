@@ -95,7 +95,7 @@ describe('failure semantics: worker processes', () => {
     const victim = workers[1]!;
     const held = await until('k2 to hold claimed events while 1,000 are done', 60_000, async () => {
       const { rows } = await db.pool.query<{ done: number; held: number }>(
-        `select count(*) filter (where state = 'done')::int done, count(*) filter (where state = 'claimed' and lease_owner = 'k2')::int held from loomtrace.outbox`,
+        `select count(*) filter (where state = 'done')::int done, count(*) filter (where state = 'claimed' and lease_owner = 'k2')::int held from loomtrace.outbox_current`,
       );
       return rows[0]!.done >= 1_000 && rows[0]!.held > 0 ? rows[0]!.held : undefined;
     });
@@ -154,7 +154,7 @@ describe('failure semantics: worker processes', () => {
     cleanups.push(() => a.stop());
     await seed(db, 30, 1);
     await until("A's heartbeat to record its spans", 20_000, async () => {
-      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state = 'claimed' and lease_owner = 'paused-a' and lease_span is not null");
+      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox_current where state = 'claimed' and lease_owner = 'paused-a' and lease_span is not null");
       return rows[0]!.n === 30;
     });
     a.proc.kill('SIGSTOP');
@@ -238,10 +238,12 @@ describe('failure semantics: worker processes', () => {
     const db = await freshDatabase('fail_terminate', { max: 4 });
     cleanups.push(() => db.drop());
     await watchVersions(db);
-    // Every statement on the outbox takes 40 ms longer, so a claim or an ack is caught in flight.
+    // Every claim (it inserts the batch's lease row) and every ack (it updates the outbox) takes
+    // 40 ms longer, so one is caught in flight.
     await db.pool.query(`
       create function public.slow() returns trigger language plpgsql as $$ begin perform pg_sleep(0.04); return null; end $$;
-      create trigger slow_outbox after update on loomtrace.outbox for each statement execute function public.slow();`);
+      create trigger slow_outbox after update on loomtrace.outbox for each statement execute function public.slow();
+      create trigger slow_claim after insert on loomtrace.outbox_leases for each statement execute function public.slow();`);
     const env = { ...quiet, OTEL_SDK_DISABLED: 'true', WORKER_LEASE_MS: '2000', WORKER_BATCH_SIZE: '25', WORKER_CONCURRENCY: '2' };
     const workers = await Promise.all(['t1', 't2'].map((id) => startWorker(db.url, { ...env, WORKER_ID: id })));
     cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
@@ -251,7 +253,7 @@ describe('failure semantics: worker processes', () => {
     // Terminate one in-flight claim, then one in-flight ack, turn by turn, leaving room for progress.
     for (let turn = 0; (killed.claim < 3 || killed.ack < 3) && Date.now() < end; turn++) {
       const kind = killed.claim <= killed.ack ? 'claim' : 'ack';
-      const pattern = kind === 'claim' ? '%with picked%lease_token = $3%' : "%set state = 'done'%";
+      const pattern = kind === 'claim' ? 'with picked as (%delete from loomtrace.outbox_queue%' : "%set state = 'done'%";
       const { rows } = await db.pool.query<{ ok: boolean }>(
         `select pg_terminate_backend(pid) ok from pg_stat_activity
           where datname = current_database() and application_name = 'wordloom-worker' and state = 'active' and query like $1

@@ -148,7 +148,7 @@ describe('outbox library', () => {
       name: 'lease-thief',
       system: 'postgresql',
       async write(events: readonly OutboxEvent[]) {
-        await db.pool.query("update loomtrace.outbox set lease_token = gen_random_uuid(), lease_owner = 'other-worker' where id = any($1::bigint[])", [events.map((e) => e.id)]);
+        await db.pool.query("update loomtrace.outbox_leases set token = gen_random_uuid(), owner = 'other-worker' where event_ids && $1::bigint[]", [events.map((e) => e.id)]);
         return events.map(() => WRITTEN);
       },
     };
@@ -160,7 +160,7 @@ describe('outbox library', () => {
     await worker.stop();
     assert.equal(worker.stats.staleAcks, 1);
     assert.equal(worker.stats.done, 0);
-    const { rows } = await db.pool.query('select state, lease_owner from loomtrace.outbox where id = $1', [id]);
+    const { rows } = await db.pool.query('select state, lease_owner from loomtrace.outbox_current where id = $1', [id]);
     assert.deepEqual(rows[0], { state: 'claimed', lease_owner: 'other-worker' }, 'the new owner still holds it');
     const ack = exporter.getFinishedSpans().find((s) => s.name === 'ack search')!;
     assert.equal(ack.attributes['loomtrace.ack.rows_affected'], 0);

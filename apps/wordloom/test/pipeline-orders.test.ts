@@ -42,7 +42,7 @@ async function why(id: string, query = ''): Promise<Diagnosis> {
   return (await r.json()) as Diagnosis;
 }
 const state = async (id: string, version?: number) =>
-  (await db.pool.query<{ state: string; attempts: number }>(`select state, attempts from loomtrace.outbox where aggregate_id = $1 ${version ? `and aggregate_version = ${version}` : ''} order by id desc limit 1`, [id])).rows[0];
+  (await db.pool.query<{ state: string; attempts: number }>(`select state, attempts from loomtrace.outbox_current where aggregate_id = $1 ${version ? `and aggregate_version = ${version}` : ''} order by id desc limit 1`, [id])).rows[0];
 const steps = (d: Diagnosis) => Object.fromEntries(d.steps.map((s) => [s.step, s.status]));
 
 function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {

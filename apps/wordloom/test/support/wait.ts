@@ -24,6 +24,6 @@ export async function until<T>(
 
 /** Outbox rows by state, e.g. `{ done: 998, dead: 2 }`. */
 export async function outboxCounts(db: Queryable): Promise<Record<string, number>> {
-  const { rows } = await db.query<{ state: string; n: number }>('select state, count(*)::int n from loomtrace.outbox group by state');
+  const { rows } = await db.query<{ state: string; n: number }>('select state, count(*)::int n from loomtrace.outbox_current group by state');
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }

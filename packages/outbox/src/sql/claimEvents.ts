@@ -31,12 +31,11 @@ export type ClaimRow = [
 
 /**
  * The claim: due events of one projection, oldest first, taken out of `outbox_queue` (rows
- * another worker is claiming right now are skipped), their outbox rows given the same fresh
- * lease token and expiry, and one `outbox_leases` row for the batch, in one statement.
- *
- * The outbox rows' update changes no indexed column, so it is a HOT update (decision 0008);
- * only an outbox row still `pending` is claimed, so a stray queue row (an operator's UPDATE
- * that took an event out of `pending`) is dropped, never delivered.
+ * another worker is claiming right now are skipped) and named by one new `outbox_leases` row
+ * (fresh token, owner, expiry), in one statement. The outbox rows are only read: the statement
+ * that ends the attempt writes it into them, once (decision 0013). Only an outbox row still
+ * `pending` is claimed, so a stray queue row (an operator's UPDATE that took an event out of
+ * `pending`) is dropped, never delivered.
  *
  * The queue wait starts at the event's commit when the server tracks commit timestamps
  * (`track_commit_timestamp=on`; the embedded Postgres does): the queue row was written by the
@@ -58,21 +57,14 @@ function claimSql(commitTimestamps: boolean): string {
       -- One clock reading for the whole batch.
       select clock_timestamp() as t
     ), claimed as (
-      update loomtrace.outbox o
-         set state = 'claimed',
-             attempts = o.attempts + 1,
-             lease_token = $3,
-             lease_owner = $4,
-             claimed_at = at.t,
-             lease_expires_at = at.t + make_interval(secs => $5::float8 / 1000),
-             renewals = 0,
-             last_renewed_at = null
-        from at
+      -- The outbox rows are read, not written: the lease is the batch's lease row alone, and
+      -- the attempt number is the finished attempts + 1 (decision 0013).
+      select o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version,
+             o.request_id, o.attributes, o.traceparent, o.tracestate, o.payload, o.attempts + 1 as attempts, o.previous_owner,
+             o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
+             o.run_at, o.enqueued_at, at.t as claimed_at, at.t + make_interval(secs => $5::float8 / 1000) as lease_expires_at
+        from loomtrace.outbox o, at
        where o.id = any(array(select id from picked)) and o.state = 'pending'
-      returning o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version,
-                o.request_id, o.attributes, o.traceparent, o.tracestate, o.payload, o.attempts, o.previous_owner,
-                o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms, o.last_attempt_span,
-                o.run_at, o.enqueued_at, o.claimed_at, o.lease_expires_at
     ), lease as (
       insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids, presence)
       select $3, $1, $4, min(claimed_at), min(lease_expires_at), array_agg(id order by id), $6::int

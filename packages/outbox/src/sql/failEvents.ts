@@ -21,14 +21,18 @@ export async function failEvents(db: Queryable, items: readonly FailItem[], leas
   const { rows } = await db.query<{ id: string }>({
     name: 'loomtrace_fail',
     text: `with lease as (
-             -- The batch's lease row goes too, locked before any outbox row (as the reclaim sweep does).
-             delete from loomtrace.outbox_leases where token = $7 returning 1
+             -- The batch's lease row goes, locked before any outbox row (as the reclaim sweep
+             -- does); it names the events this token still holds and the attempt's lease facts.
+             delete from loomtrace.outbox_leases where token = $7
+             returning event_ids, owner, claimed_at, expires_at, renewals, last_renewed_at
            ), v as (
              select * from unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])
                       as v(id, next_state, delay_ms, reason, error, span)
            ), upd as (
+             -- The attempt's one write into the outbox row (decision 0013).
              update loomtrace.outbox o
                 set state = v.next_state,
+                    attempts = o.attempts + 1,
                     run_at = case when v.next_state = 'pending'
                                   then clock_timestamp() + make_interval(secs => v.delay_ms::float8 / 1000)
                                   else o.run_at end,
@@ -38,20 +42,24 @@ export async function failEvents(db: Queryable, items: readonly FailItem[], leas
                     last_delay_ms = v.delay_ms,
                     last_attempt_span = v.span,
                     lease_span = null,
-                    previous_owner = o.lease_owner,
-                    previous_token = o.lease_token,
+                    lease_token = $7,
+                    lease_owner = l.owner,
+                    claimed_at = l.claimed_at,
+                    lease_expires_at = l.expires_at,
+                    renewals = l.renewals,
+                    last_renewed_at = l.last_renewed_at,
+                    previous_owner = l.owner,
+                    previous_token = $7::uuid,
                     previous_lease_ms = null
-               from v
-              where o.id = v.id and o.lease_token = $7 and o.state = 'claimed'
-                and (select count(*) from lease) >= 0
-             returning o.id, o.attempts, o.lease_token, o.lease_owner, o.claimed_at, o.run_at,
-                       o.renewals, o.last_renewed_at,
+               from v, lease l
+              where o.id = v.id and o.id = any(l.event_ids) and o.state = 'pending'
+             returning o.id, o.attempts, l.owner, l.claimed_at, o.run_at, l.renewals, l.last_renewed_at,
                        v.next_state, v.reason, v.error, v.delay_ms, v.span
            ), rec as (
              insert into loomtrace.outbox_attempts
                     (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, error, delay_ms, ack_rows, traceparent, run_at,
                      renewals, last_renewed_at)
-             select id, attempts, lease_token, lease_owner, claimed_at,
+             select id, attempts, $7, owner, claimed_at,
                     case when next_state = 'dead' then 'dead' else 'retry' end,
                     reason, error, delay_ms, 1, span, case when next_state = 'pending' then run_at end,
                     renewals, last_renewed_at

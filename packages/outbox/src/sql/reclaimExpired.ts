@@ -36,18 +36,26 @@ export async function reclaimExpired(
                        order by expires_at
                        limit $2
                          for update skip locked))
-             returning l.token, l.event_ids,
+             returning l.token, l.event_ids, l.owner, l.claimed_at, l.expires_at, l.renewals, l.last_renewed_at,
                        case when l.expires_at < clock_timestamp() then 'lease_expired' else 'worker_gone' end as why
            ), held as (
-             select unnest(event_ids) as id, token, why from expired
+             select unnest(event_ids) as id, token, owner, claimed_at, expires_at, renewals, last_renewed_at, why from expired
            ), upd as (
+             -- The abandoned attempt counts (attempts + 1) and its lease goes into the row
+             -- (decision 0013); an event still pending is one no statement of its worker settled.
              update loomtrace.outbox o
-                set state = case when o.attempts >= $3 then 'dead' else 'pending' end,
-                    dead_at = case when o.attempts >= $3 then clock_timestamp() end,
+                set state = case when o.attempts + 1 >= $3 then 'dead' else 'pending' end,
+                    attempts = o.attempts + 1,
+                    dead_at = case when o.attempts + 1 >= $3 then clock_timestamp() end,
                     run_at = clock_timestamp(),
-                    previous_owner = o.lease_owner,
-                    previous_token = o.lease_token,
-                    previous_lease_ms = (extract(epoch from clock_timestamp() - o.claimed_at) * 1000)::int,
+                    lease_owner = held.owner,
+                    claimed_at = held.claimed_at,
+                    lease_expires_at = held.expires_at,
+                    renewals = held.renewals,
+                    last_renewed_at = held.last_renewed_at,
+                    previous_owner = held.owner,
+                    previous_token = held.token,
+                    previous_lease_ms = (extract(epoch from clock_timestamp() - held.claimed_at) * 1000)::int,
                     reclaims = o.reclaims + 1,
                     last_reason = held.why,
                     last_error = null,
@@ -58,7 +66,7 @@ export async function reclaimExpired(
                     lease_span = null,
                     lease_token = null
                from held
-              where o.id = held.id and o.lease_token = held.token and o.state = 'claimed'
+              where o.id = held.id and o.state = 'pending'
              returning o.id, o.attempts, o.state, o.previous_token, o.previous_owner, o.claimed_at,
                        o.previous_lease_ms, o.last_attempt_span, o.renewals, o.last_renewed_at, o.last_reason
            ), rec as (

@@ -3,7 +3,7 @@ import type { Queryable } from '../pool.js';
 /**
  * Hands claimed events back at once (graceful shutdown), so that another worker picks them
  * up in milliseconds instead of after the lease expires. The attempt is not counted against
- * the event: `attempts` goes back down. Also used for the part of a batch still ours after
+ * the event: `attempts` stays. The new `run_at` puts it back in the queue (the requeue trigger). Also used for the part of a batch still ours after
  * the heartbeat found the rest of it taken over (`lease_lost`). Wakes the other workers (the outbox trigger fires on
  * inserts only). Returns how many were released.
  */
@@ -18,14 +18,18 @@ export async function releaseEvents(
     name: 'loomtrace_release',
     text: `with lease as (
              -- The batch's lease row goes too, locked before any outbox row (as the reclaim sweep does).
-             delete from loomtrace.outbox_leases where token = $2 returning 1
+             delete from loomtrace.outbox_leases where token = $2
+             returning event_ids, owner, claimed_at, expires_at, renewals, last_renewed_at
            ), upd as (
+             -- The attempt is not counted (attempts stays); its lease goes into the row (decision 0013).
              update loomtrace.outbox o
-                set state = 'pending', run_at = clock_timestamp(), attempts = o.attempts - 1,
-                    previous_owner = o.lease_owner, previous_token = o.lease_token,
-                    last_reason = $4, last_delay_ms = 0, lease_token = null, lease_span = null
-              where o.id = any($1::bigint[]) and o.lease_token = $2 and o.state = 'claimed'
-                and (select count(*) from lease) >= 0
+                set run_at = clock_timestamp(),
+                    previous_owner = l.owner, previous_token = $2::uuid,
+                    last_reason = $4, last_delay_ms = 0, lease_token = null, lease_span = null,
+                    lease_owner = l.owner, claimed_at = l.claimed_at, lease_expires_at = l.expires_at,
+                    renewals = l.renewals, last_renewed_at = l.last_renewed_at
+               from lease l
+              where o.id = any($1::bigint[]) and o.id = any(l.event_ids) and o.state = 'pending'
              returning o.id, o.attempts, o.claimed_at, o.renewals, o.last_renewed_at
            ), rec as (
              insert into loomtrace.outbox_attempts (event_id, attempt, lease_token, lease_owner, claimed_at, outcome, reason, renewals, last_renewed_at)

@@ -12,14 +12,17 @@ import type { Queryable } from '../pool.js';
  */
 /**
  * The batch's lease row first (the order every statement that touches both follows, so none
- * deadlocks with the reclaim sweep). Without its lease row (the sweep took it) nothing here
- * changes: the batch is lost.
+ * deadlocks with the reclaim sweep); it holds the expiry and the renewals (decision 0013).
+ * Without its lease row (the sweep took it) nothing here changes: the batch is lost. The
+ * events still held are those the lease row names that no statement settled yet (`pending`).
  */
 const LEASE = `lease as (
              update loomtrace.outbox_leases
-                set expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
+                set expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
+                    renewals = renewals + 1,
+                    last_renewed_at = clock_timestamp()
               where token = $2
-             returning 1
+             returning event_ids
            )`;
 
 export async function renewLease(
@@ -34,13 +37,9 @@ export async function renewLease(
       name: 'loomtrace_renew_spans',
       text: `with ${LEASE}
              update loomtrace.outbox o
-                set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
-                    lease_span = coalesce(v.span, o.lease_span),
-                    renewals = o.renewals + 1,
-                    last_renewed_at = clock_timestamp()
-               from unnest($1::bigint[], $4::text[]) as v(id, span)
-              where o.id = v.id and o.lease_token = $2 and o.state = 'claimed'
-                and (select count(*) from lease) > 0
+                set lease_span = coalesce(v.span, o.lease_span)
+               from unnest($1::bigint[], $4::text[]) as v(id, span), lease l
+              where o.id = v.id and o.id = any(l.event_ids) and o.state = 'pending'
              returning o.id`,
       values: [ids, leaseToken, leaseMs, spans],
     });
@@ -49,13 +48,8 @@ export async function renewLease(
   const { rows } = await db.query<{ id: string }>({
     name: 'loomtrace_renew',
     text: `with ${LEASE}
-           update loomtrace.outbox
-              set lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000),
-                  renewals = renewals + 1,
-                  last_renewed_at = clock_timestamp()
-            where id = any($1::bigint[]) and lease_token = $2 and state = 'claimed'
-              and (select count(*) from lease) > 0
-           returning id`,
+           select o.id from loomtrace.outbox o, lease l
+            where o.id = any($1::bigint[]) and o.id = any(l.event_ids) and o.state = 'pending'`,
     values: [ids, leaseToken, leaseMs],
   });
   return new Set(rows.map((r) => r.id));

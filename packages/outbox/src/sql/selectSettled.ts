@@ -2,8 +2,9 @@ import type { Queryable } from '../pool.js';
 
 /**
  * After a settle statement failed on a dropped connection, it may or may not have committed.
- * The settle statements are guarded (`state = 'claimed'` and the token), so running one again
- * cannot apply twice, but its answer then misses what the first run did. This reads which of
+ * The settle statements are guarded (the token's lease row must name the event, still
+ * `pending` in its row), so running one again cannot apply twice, but its answer then misses
+ * what the first run did (the settle wrote the token into the row). This reads which of
  * `ids` this lease token already settled (acked, scheduled for retry, or dead-lettered), so the
  * worker reports those as settled rather than as stale acks.
  */

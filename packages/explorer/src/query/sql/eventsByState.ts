@@ -30,7 +30,7 @@ export async function selectEventList(db: Queryable, state: string, limit: numbe
                   exists (select 1 from loomtrace.outbox n
                            where n.aggregate_id = o.aggregate_id and n.projection = o.projection
                              and n.aggregate_version > o.aggregate_version and n.state = 'done') as superseded
-             from loomtrace.outbox o
+             from loomtrace.outbox_current o
             where o.state = $1
             order by o.id desc
             limit $2`,

@@ -15,7 +15,7 @@ export async function selectHealthNow(db: Queryable): Promise<HealthNow> {
                   count(*) filter (where state = 'dead')::int as dead,
                   count(*) filter (where state = 'done')::int as done,
                   extract(epoch from clock_timestamp() - min(enqueued_at) filter (where state = 'pending'))::float8 as oldest_pending_s
-             from loomtrace.outbox`,
+             from loomtrace.outbox_current`,
   });
   return rows[0]!;
 }

@@ -3,6 +3,8 @@ import type { Queryable, OutboxEventKey } from '@loomtrace/outbox';
 /**
  * Reads of the outbox that the diagnosis and the replay join (the source of truth and the
  * projection are read through the pipeline's declaration). Read-only; each statement is named for the pg instrumentation.
+ * An event's current state, its live lease included, is read from the view `loomtrace.outbox_current`
+ * (a claimed event's lease lives in its batch's lease row until the attempt ends: decision 0013).
  */
 
 export interface OutboxRow extends OutboxEventKey {
@@ -36,7 +38,7 @@ const OUTBOX_COLUMNS = `id::text, projection, event_type, aggregate_type, aggreg
 export async function selectAggregateEvents(db: Queryable, q: { projection: string; aggregateType: string; aggregateId: string }, limit = 10): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>({
     name: 'explorer_aggregate_events',
-    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox_current
             where aggregate_id = $1 and projection = $2 and aggregate_type = $3
             order by aggregate_version desc, id desc limit $4`,
     values: [q.aggregateId, q.projection, q.aggregateType, limit],
@@ -47,7 +49,7 @@ export async function selectAggregateEvents(db: Queryable, q: { projection: stri
 export async function selectEvent(db: Queryable, id: string): Promise<OutboxRow | undefined> {
   const { rows } = await db.query<OutboxRow>({
     name: 'explorer_event',
-    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox where id = $1::bigint`,
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox_current where id = $1::bigint`,
     values: [id],
   });
   return rows[0];
@@ -56,7 +58,7 @@ export async function selectEvent(db: Queryable, id: string): Promise<OutboxRow 
 export async function selectEventsByState(db: Queryable, state: string, limit: number): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>({
     name: 'explorer_events_by_state',
-    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox where state = $1 order by id desc limit $2`,
+    text: `select ${OUTBOX_COLUMNS} from loomtrace.outbox_current where state = $1 order by id desc limit $2`,
     values: [state, limit],
   });
   return rows;

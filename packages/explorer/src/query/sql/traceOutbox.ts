@@ -58,7 +58,7 @@ export async function selectTraceOutbox(db: Queryable, traceId: string): Promise
                               'finishedAt', ${ISO('a.finished_at')}, 'outcome', a.outcome, 'reason', a.reason, 'error', left(a.error, 300),
                               'delayMs', a.delay_ms, 'runAt', ${ISO('a.run_at')}, 'ackRows', a.ack_rows) order by a.finished_at, a.attempt)
                               from loomtrace.outbox_attempts a where a.event_id = o.id), '[]'::json) as "history"
-             from loomtrace.outbox o
+             from loomtrace.outbox_current o
             where o.id = any(array(select distinct message_id::bigint from explorer.spans
                                     where trace_id = $1 and message_id ~ '^[0-9]{1,18}$' limit 1000))
               and substr(o.traceparent, 4, 32) = $1
