@@ -112,8 +112,19 @@ export class EventSpanExporter {
       }
       this.queued += part.count;
     }
-    this.schedule();
+    // Not at once: the caller (a worker finishing a batch) goes on to its next statement first,
+    // and the request is built and written while that one is in flight.
+    if (!this.soon) {
+      this.soon = true;
+      setImmediate(this.scheduleSoon);
+    }
   }
+
+  private soon = false;
+  private readonly scheduleSoon = (): void => {
+    this.soon = false;
+    this.schedule();
+  };
 
   private schedule(): void {
     // Full batches go at once, several in flight when they pile up.
