@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, diag, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent } from './tracing/carrier.js';
 import { AttrKey, EventIds, Kind, Role, clampEnd, spanFlags, type EventSpanEncoder, type EventSpanSink, type Fragment, type SpanOrigin, type SpanPrefix } from './tracing/spanEncoder.js';
 import * as sc from './tracing/semconv.js';
@@ -500,7 +500,6 @@ export class BatchTrace {
 
   /** Encodes one event's process span and its claim, write and ack children: the same spans the SDK path makes. */
   private fastFinish(f: FastBatch, span: FastSpan, e: OutboxEvent, o: ItemOutcome, s: Settled, t: FinishTimes): void {
-    span.ended = true;
     const w = f.w;
     const c = constantsFor(w);
     const p = (f.prefixes ??= this.fastPrefixes(f, t));
@@ -656,13 +655,18 @@ export class BatchTrace {
     const claimName = sc.SpanNames.claim(this.projection);
     const writeName = sc.SpanNames.write(this.projection);
     const ackName = sc.SpanNames.ack(this.projection);
+    /** Events whose spans the fast path encodes, after the worker has gone on (see below). */
+    let encode: number[] | undefined;
     for (let i = 0; i < this.events.length; i++) {
       const span = this.processSpans[i];
       if (!span) continue;
       const o = outcomes[i]!;
       const s = settled[i]!;
       if (span instanceof FastSpan) {
-        if (!span.ended && this.fast) this.fastFinish(this.fast, span, this.events[i]!, o, s, t);
+        if (!span.ended && this.fast) {
+          span.ended = true;
+          (encode ??= []).push(i);
+        }
         continue;
       }
       const ctx = trace.setSpan(context.active(), span);
@@ -717,7 +721,21 @@ export class BatchTrace {
       if (s.outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR, message: o.kind === 'fail' || o.kind === 'retry' ? o.message : 'dead-lettered' });
       span.end(t.ackEnd);
     }
-    this.fast?.exporter.submit(this.fast.origin);
+    // The fast path's spans are encoded on the next turn of the event loop: everything they
+    // carry is known now, and the worker's lane sends its next claim first (the encoding of a
+    // full batch takes milliseconds, and would otherwise sit between one batch and the next).
+    const f = this.fast;
+    if (f && encode) {
+      const events = encode;
+      setImmediate(() => {
+        try {
+          for (const i of events) this.fastFinish(f, this.processSpans[i] as FastSpan, this.events[i]!, outcomes[i]!, settled[i]!, t);
+        } catch (err) {
+          diag.error(`loomtrace: could not encode a batch's spans: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        f.exporter.submit(f.origin);
+      });
+    }
     this.batchSpan?.end(t.ackEnd);
   }
 }
