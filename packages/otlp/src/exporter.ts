@@ -2,7 +2,8 @@
  * Exports spans encoded by a SpanWriter (the worker's per-event spans, the SDK's own spans via
  * sdkSpans.ts) to the OTLP/HTTP endpoint the SDK's own exporter would use, batched the way the
  * SDK's BatchSpanProcessor batches (schedule delay, max export batch size, bounded queue that
- * drops and counts when full), one export in flight. It honours what the stock exporter
+ * drops and counts when full), one export in flight, up to MAX_CONCURRENT_EXPORTS full batches
+ * when they pile up (docs/decisions/0012-worker-tracing-cost.md). It honours what the stock exporter
  * honours: config.ts (variables, TLS), transport.ts (one POST), retry.ts (the retry policy),
  * response.ts (partial success). Its own requests are never traced.
  */
