@@ -17,9 +17,12 @@
 import { peakRssMb } from './env.js';
 
 const tracing = process.env['BENCH_TRACING'] === '1';
+/** The worker's `eventSpans` option, as dist/src/cli/worker.js passes it (the fast path of decision 0007). */
+let eventSpans: import('@loomtrace/otlp').EventSpanExporter | undefined;
 if (tracing) {
-  const { startTelemetry } = await import('../src/cli/telemetry.js');
+  const { fastEventSpans, startTelemetry } = await import('../src/cli/telemetry.js');
   startTelemetry('bench-worker');
+  eventSpans = fastEventSpans();
 }
 
 const [system, url] = process.argv.slice(2) as [string, string];
@@ -63,6 +66,7 @@ if (system === 'loomtrace') {
     projection: 'search',
     ...(opts['batchSize'] ? { batchSize: opts['batchSize'] } : {}),
     concurrency,
+    eventSpans,
     sink: {
       name: 'noop',
       system: 'none',

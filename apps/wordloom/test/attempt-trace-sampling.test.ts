@@ -1,13 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { trace } from '@opentelemetry/api';
-import { AlwaysOnSampler, BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { context, trace } from '@opentelemetry/api';
+import { isTracingSuppressed } from '@opentelemetry/core';
+import { AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { resetTracingProbe } from '@loomtrace/outbox/internal';
 import { WRITTEN } from '@loomtrace/outbox';
 import { insertEvents } from '@loomtrace/outbox/internal';
-import type { EnqueueInput } from '@loomtrace/outbox';
+import type { EnqueueInput, Sink } from '@loomtrace/outbox';
 import { OutboxWorker } from '@loomtrace/outbox';
 
 /**
@@ -22,16 +24,22 @@ describe('per-event trace and sampling', () => {
   });
   after(async () => {
     trace.disable();
+    context.disable();
     resetTracingProbe();
     await db.drop();
   });
 
   /** Six events, each from its own producer trace; the first three sampled, the others not. */
-  async function enqueueSix(): Promise<{ id: string; traceId: string; spanId: string; sampled: boolean }[]> {
+  function enqueueSix(): Promise<{ id: string; traceId: string; spanId: string; sampled: boolean }[]> {
+    return enqueue([true, true, true, false, false, false]);
+  }
+
+  /** One event per flag, each from its own producer trace, sampled or not. */
+  async function enqueue(sampled: boolean[]): Promise<{ id: string; traceId: string; spanId: string; sampled: boolean }[]> {
     const lib = randomUUID();
     const events: EnqueueInput[] = [];
     const ctx: { traceparent: string; tracestate: null }[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < sampled.length; i++) {
       events.push({
         projection: 'search',
         eventType: 'block.updated',
@@ -41,19 +49,21 @@ describe('per-event trace and sampling', () => {
         attributes: { 'loomtrace.library.id': lib },
         payload: { n: i },
       });
-      ctx.push({ traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${i < 3 ? '01' : '00'}`, tracestate: null });
+      ctx.push({ traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${sampled[i] ? '01' : '00'}`, tracestate: null });
     }
     const ids = await insertEvents(db.pool, events, ctx);
-    return ids.map((id, i) => ({ id, traceId: ctx[i]!.traceparent.slice(3, 35), spanId: ctx[i]!.traceparent.slice(36, 52), sampled: i < 3 }));
+    return ids.map((id, i) => ({ id, traceId: ctx[i]!.traceparent.slice(3, 35), spanId: ctx[i]!.traceparent.slice(36, 52), sampled: sampled[i]! }));
   }
 
-  async function drainWith(sampler: Sampler): Promise<ReadableSpan[]> {
+  async function drainWith(sampler: Sampler, sink: Sink = { name: 'noop', system: 'none', write: async (es) => es.map(() => WRITTEN) }): Promise<ReadableSpan[]> {
     const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    // NodeTracerProvider.register(): the AsyncLocalStorage context manager, as a process has it.
+    const provider = new NodeTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
     trace.disable();
-    trace.setGlobalTracerProvider(provider);
+    context.disable();
+    provider.register();
     resetTracingProbe();
-    const worker = new OutboxWorker({ pool: db.pool, projection: 'search', sink: { name: 'noop', system: 'none', write: async (es) => es.map(() => WRITTEN) }, listen: false, pollIntervalMs: 20, concurrency: 1 });
+    const worker = new OutboxWorker({ pool: db.pool, projection: 'search', sink, listen: false, pollIntervalMs: 20, concurrency: 1 });
     await worker.start();
     for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
       const { rows } = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state in ('pending','claimed')");
@@ -102,6 +112,38 @@ describe('per-event trace and sampling', () => {
       assert.equal(proc.attributes['loomtrace.attempt'], 1);
       assert.equal(typeof proc.attributes['loomtrace.lease.owner'], 'string');
       assert.equal(proc.attributes['loomtrace.outcome'], 'done');
+    }
+  });
+
+  it('a quiet batch (every event sampled out): no span at all, its write and settle run with tracing suppressed; one sampled event brings the batch trace back', async () => {
+    const seen: { suppressed: boolean; recording: boolean }[] = [];
+    // A sink with an instrumented call of its own: under a quiet batch it must make no span.
+    const sink: Sink = {
+      name: 'probe',
+      system: 'none',
+      write: async (es) => {
+        seen.push({ suppressed: isTracingSuppressed(context.active()), recording: trace.getTracer('sink').startSpan('sink call').isRecording() });
+        return es.map(() => WRITTEN);
+      },
+    };
+    const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    const quiet = await enqueue([false, false, false, false]);
+    const spans = await drainWith(sampler, sink);
+    const done = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state = 'done' and id = any($1::bigint[])", [quiet.map((e) => e.id)]);
+    assert.equal(done.rows[0]!.n, 4, 'every event of the quiet batch is acked');
+    assert.deepEqual(seen, [{ suppressed: true, recording: false }], 'one batch, written with tracing suppressed');
+    assert.deepEqual(spans.map((s) => s.name), [], 'no batch trace, no claim, no per-event span (the root sampler would have sampled a batch trace)');
+
+    seen.length = 0;
+    const mixed = await enqueue([false, true, false, false]);
+    const spans2 = await drainWith(sampler, sink);
+    assert.deepEqual(seen, [{ suppressed: false, recording: true }], 'a batch with a sampled event is traced as before');
+    const batch = spans2.find((s) => s.name === 'batch search');
+    assert.ok(batch, 'the batch trace');
+    assert.ok(spans2.some((s) => s.name === 'claim search' && s.parentSpanContext?.spanId === batch.spanContext().spanId), 'the batch claim span');
+    for (const e of mixed) {
+      const inTrace = spans2.filter((s) => s.spanContext().traceId === e.traceId).map((s) => s.name).sort();
+      assert.deepEqual(inTrace, e.sampled ? ['ack search', 'claim search', 'process search', 'queue wait search', 'write search'] : [], `event ${e.id} (sampled: ${e.sampled})`);
     }
   });
 });

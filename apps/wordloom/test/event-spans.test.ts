@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { captureOtlp as receiver, decodeOtlp as decode, type Obj, type Json } from './support/otlpCapture.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
@@ -328,5 +330,49 @@ describe('fast per-event spans', () => {
     await exporter.forceFlush();
     assert.equal(exporter.failed, 2);
     await exporter.shutdown();
+  });
+
+  it('a backlog goes out as up to 4 full batches at once, each within the batch size, none dropped; a partial batch waits for them', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const bodies: { body: Buffer; contentType: string }[] = [];
+    const sizes: number[] = [];
+    // A receiver slower than the spans come: each answer takes 150 ms.
+    const server = createServer((req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () =>
+        setTimeout(() => {
+          inFlight--;
+          bodies.push({ body: Buffer.concat(chunks), contentType: String(req.headers['content-type'] ?? '') });
+          sizes.push(inFlight);
+          res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        }, 150),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+    const exporter = new EventSpanExporter({ url, headers: {}, protocol: 'http/protobuf', timeoutMs: 5_000, compression: 'none', scheduledDelayMs: 60_000, maxExportBatchSize: 10, maxQueueSize: 1_000 });
+    const origin = { resource: { attributes: { 'service.name': 'x' } }, scope: { name: 'loomtrace' } };
+    for (let i = 0; i < 95; i++) {
+      exporter.writer.beginSpan({ traceId: 'ab'.repeat(16), spanId: undefined, parentSpanId: undefined, traceState: undefined, name: `s${i}`, kind: 1, startMs: 1_700_000_000_000 + i, endMs: 1_700_000_000_001 + i, flags: 0x301 });
+      exporter.writer.endSpan(0, undefined);
+    }
+    exporter.submit(origin);
+    await exporter.forceFlush();
+    assert.equal(maxInFlight, 4, 'four full batches in flight at once, not more');
+    assert.equal(exporter.dropped, 0);
+    assert.equal(exporter.exported, 95);
+    const reqs = decode({ url, bodies, status: [], close: async () => undefined });
+    const perRequest = reqs.map((r) => spansOf([r]).length);
+    assert.ok(perRequest.every((n) => n <= 10), `each request within OTEL_BSP_MAX_EXPORT_BATCH_SIZE: ${perRequest.join(',')}`);
+    assert.deepEqual(spansOf(reqs).map((x) => x.span['name']).sort(), Array.from({ length: 95 }, (_, i) => `s${i}`).sort(), 'every span once');
+    assert.equal(perRequest[perRequest.length - 1], 5, 'the partial batch last');
+    assert.equal(sizes[sizes.length - 1], 0, 'and alone');
+    await exporter.shutdown();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
   });
 });

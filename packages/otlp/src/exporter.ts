@@ -2,7 +2,8 @@
  * Exports spans encoded by a SpanWriter (the worker's per-event spans, the SDK's own spans via
  * sdkSpans.ts) to the OTLP/HTTP endpoint the SDK's own exporter would use, batched the way the
  * SDK's BatchSpanProcessor batches (schedule delay, max export batch size, bounded queue that
- * drops and counts when full), one export in flight. It honours what the stock exporter
+ * drops and counts when full), one export in flight, up to MAX_CONCURRENT_EXPORTS full batches
+ * when they pile up (docs/decisions/0014-worker-tracing-cost.md). It honours what the stock exporter
  * honours: config.ts (variables, TLS), transport.ts (one POST), retry.ts (the retry policy),
  * response.ts (partial success). Its own requests are never traced.
  */
@@ -28,6 +29,15 @@ const gzipAsync = promisify(gzip);
 /** The context every export runs in: no active span (nothing to parent to), tracing suppressed. */
 const EXPORT_CONTEXT = suppressTracing(ROOT_CONTEXT);
 
+/**
+ * Exports in flight at most. One, as the BatchSpanProcessor, while the queue holds less than a
+ * full export batch; with a backlog (the receiver answers more slowly than spans are made) up to
+ * this many full batches go out at once, so the throughput is not one round trip per batch and
+ * the queue does not fill up and drop spans (each request still carries at most
+ * OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans).
+ */
+export const MAX_CONCURRENT_EXPORTS = 4;
+
 export class EventSpanExporter {
   readonly writer: SpanWriter;
   /** Spans dropped because the queue was full, since the start. */
@@ -46,7 +56,8 @@ export class EventSpanExporter {
   private queue: Group[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
-  private exporting: Promise<void> | undefined;
+  /** Exports in flight. */
+  private readonly exporting = new Set<Promise<void>>();
   private droppedSinceWarn = 0;
   private closed = false;
   private readonly envelopes = new Envelopes();
@@ -102,20 +113,31 @@ export class EventSpanExporter {
       }
       this.queued += part.count;
     }
-    this.schedule();
+    // Not at once: the caller (a worker finishing a batch) goes on to its next statement first,
+    // and the request is built and written while that one is in flight.
+    if (!this.soon) {
+      this.soon = true;
+      setImmediate(this.scheduleSoon);
+    }
   }
 
+  private soon = false;
+  private readonly scheduleSoon = (): void => {
+    this.soon = false;
+    this.schedule();
+  };
+
   private schedule(): void {
-    if (this.exporting) return;
-    if (this.queued >= this.maxExportBatchSize) {
+    // Full batches go at once, several in flight when they pile up.
+    while (this.queued >= this.maxExportBatchSize && this.exporting.size < MAX_CONCURRENT_EXPORTS) {
       this.clearTimer();
       this.startExport();
-      return;
     }
-    if (this.timer !== undefined || this.queued === 0) return;
+    // A partial batch waits for the schedule delay, and for the exports in flight.
+    if (this.exporting.size > 0 || this.timer !== undefined || this.queued === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.startExport();
+      if (this.exporting.size === 0) this.startExport();
     }, this.opts.scheduledDelayMs);
     this.timer.unref();
   }
@@ -128,18 +150,18 @@ export class EventSpanExporter {
   }
 
   private startExport(): void {
-    if (this.exporting || this.queued === 0) return;
+    if (this.queued === 0) return;
     // Our own requests must never become spans (an http instrumentation would trace them, as
     // children of whichever span was active when the spans were queued): as the
     // BatchSpanProcessor does, the export runs with tracing suppressed, and from the root.
-    const p = context
+    const p: Promise<void> = context
       .with(EXPORT_CONTEXT, () => this.exportOne())
       .catch((err: unknown) => this.log.error({ reason: err instanceof Error ? err.name : typeof err }, 'OTLP export failed unexpectedly'))
       .finally(() => {
-        this.exporting = undefined;
+        this.exporting.delete(p);
         this.schedule();
       });
-    this.exporting = p;
+    this.exporting.add(p);
   }
 
   /** Takes up to one export batch off the queue, grouped by origin. */
@@ -197,16 +219,14 @@ export class EventSpanExporter {
     this.log.warn({ spans: count, tries: r.tries, reason: r.why, retryable: r.status === 'retryable' }, 'OTLP export failed; spans dropped');
   }
 
-  /** Exports everything queued (the in-flight export first). */
+  /** Exports everything queued, and waits for the exports in flight. */
   async forceFlush(): Promise<void> {
     this.clearTimer();
     for (;;) {
-      if (this.exporting) {
-        await this.exporting;
-        continue;
-      }
-      if (this.queued === 0) return;
-      this.startExport();
+      // Full batches side by side; a partial one once nothing is in flight, as schedule().
+      while (this.queued > 0 && this.exporting.size < MAX_CONCURRENT_EXPORTS && (this.queued >= this.maxExportBatchSize || this.exporting.size === 0)) this.startExport();
+      if (this.exporting.size === 0) return;
+      await Promise.race(this.exporting);
     }
   }
 

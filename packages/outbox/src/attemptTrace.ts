@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, diag, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent } from './tracing/carrier.js';
 import { AttrKey, EventIds, Kind, Role, clampEnd, spanFlags, type EventSpanEncoder, type EventSpanSink, type Fragment, type SpanOrigin, type SpanPrefix } from './tracing/spanEncoder.js';
 import * as sc from './tracing/semconv.js';
-import { tracer } from './tracing/spans.js';
+import { suppressedContext, tracer } from './tracing/spans.js';
 import type { ItemOutcome } from './outcome.js';
 import type { OutboxEvent } from './types.js';
 
@@ -153,6 +153,9 @@ function parseStored(v: string | null): SpanContext | StoredParent | undefined {
   return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: (f1 << 4) | f2, isRemote: true, w0, w1, w2, w3, w4, w5 };
 }
 
+/** A stored context parsed on the common path, its ids read into words. */
+const hasWords = (p: SpanContext): p is StoredParent => 'w0' in p;
+
 /**
  * One event's process span on the fast path: ids only until `finish`, when it and its children
  * are encoded straight to OTLP (no SDK Span objects).
@@ -296,6 +299,7 @@ export interface FinishTimes {
  * and this event's part in them, plus a `queue wait` span from commit to claim.
  */
 export class BatchTrace {
+  /** False with tracing off, and for a quiet batch (no event of it is traced: see the constructor). */
   readonly enabled: boolean;
   readonly batchContext: Context;
   private readonly batchSpan: Span | undefined;
@@ -318,10 +322,18 @@ export class BatchTrace {
     exporter?: EventSpanSink,
   ) {
     observer?.created(this, [projection, workerId, leaseToken, events, claimStart, claimEnd, system]);
-    this.enabled = tracingActive();
+    const active = tracingActive();
     this.processSpans = [];
+    const skipUnsampled = active && unsampledParentsStayUnsampled();
+    const stored: (SpanContext | undefined)[] | undefined = skipUnsampled ? events.map((e) => parseStored(e.traceparent)) : undefined;
+    // A quiet batch: every event's producer sampled it out and the sampler follows the parent,
+    // so none of its events gets a span. Nothing of it is traced: no batch trace either (it
+    // would be linked from no event), and its write and settle statements run with tracing
+    // suppressed (the pg instrumentation and the sink's own make no span).
+    const quiet = stored !== undefined && stored.every((p) => p !== undefined && (p.traceFlags & TraceFlags.SAMPLED) === 0);
+    this.enabled = active && !quiet;
     if (!this.enabled) {
-      this.batchContext = context.active();
+      this.batchContext = quiet ? suppressedContext(context.active()) : context.active();
       this.batchSpan = undefined;
       this.fast = undefined;
       return;
@@ -366,11 +378,11 @@ export class BatchTrace {
     const batchLink: Link = { context: batchSpan.spanContext(), attributes: { 'loomtrace.link': 'batch' } };
     const processName = sc.SpanNames.process(projection);
     const queueWaitName = sc.SpanNames.queueWait(projection);
-    const skipUnsampled = unsampledParentsStayUnsampled();
     const from = exporter && skipUnsampled ? sdkOrigin() : undefined;
     const fastOn = exporter !== undefined && from !== undefined;
-    for (const e of events) {
-      const parentSc = parseStored(e.traceparent);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const parentSc: SpanContext | undefined = stored ? stored[i] : parseStored(e.traceparent);
       // The cheapest path: the producer sampled this change out and the sampler follows it.
       if (skipUnsampled && parentSc !== undefined && (parentSc.traceFlags & TraceFlags.SAMPLED) === 0) {
         this.processSpans.push(undefined);
@@ -378,7 +390,7 @@ export class BatchTrace {
       }
       // A sampled producer and a parent-based sampler: the spans are sampled, encode them
       // directly. An event without a stored context needs the sampler's root decision: SDK path.
-      if (fastOn && parentSc !== undefined && 'w0' in parentSc) {
+      if (fastOn && parentSc !== undefined && hasWords(parentSc)) {
         this.fast ??= this.fastBatch(exporter, from, batchSpan.spanContext());
         this.processSpans.push(this.fastEvent(this.fast, e, parentSc));
         continue;
@@ -488,7 +500,6 @@ export class BatchTrace {
 
   /** Encodes one event's process span and its claim, write and ack children: the same spans the SDK path makes. */
   private fastFinish(f: FastBatch, span: FastSpan, e: OutboxEvent, o: ItemOutcome, s: Settled, t: FinishTimes): void {
-    span.ended = true;
     const w = f.w;
     const c = constantsFor(w);
     const p = (f.prefixes ??= this.fastPrefixes(f, t));
@@ -644,13 +655,18 @@ export class BatchTrace {
     const claimName = sc.SpanNames.claim(this.projection);
     const writeName = sc.SpanNames.write(this.projection);
     const ackName = sc.SpanNames.ack(this.projection);
+    /** Events whose spans the fast path encodes, after the worker has gone on (see below). */
+    let encode: number[] | undefined;
     for (let i = 0; i < this.events.length; i++) {
       const span = this.processSpans[i];
       if (!span) continue;
       const o = outcomes[i]!;
       const s = settled[i]!;
       if (span instanceof FastSpan) {
-        if (!span.ended && this.fast) this.fastFinish(this.fast, span, this.events[i]!, o, s, t);
+        if (!span.ended && this.fast) {
+          span.ended = true;
+          (encode ??= []).push(i);
+        }
         continue;
       }
       const ctx = trace.setSpan(context.active(), span);
@@ -705,7 +721,21 @@ export class BatchTrace {
       if (s.outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR, message: o.kind === 'fail' || o.kind === 'retry' ? o.message : 'dead-lettered' });
       span.end(t.ackEnd);
     }
-    this.fast?.exporter.submit(this.fast.origin);
+    // The fast path's spans are encoded on the next turn of the event loop: everything they
+    // carry is known now, and the worker's lane sends its next claim first (the encoding of a
+    // full batch takes milliseconds, and would otherwise sit between one batch and the next).
+    const f = this.fast;
+    if (f && encode) {
+      const events = encode;
+      setImmediate(() => {
+        try {
+          for (const i of events) this.fastFinish(f, this.processSpans[i] as FastSpan, this.events[i]!, outcomes[i]!, settled[i]!, t);
+        } catch (err) {
+          diag.error(`loomtrace: could not encode a batch's spans: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        f.exporter.submit(f.origin);
+      });
+    }
     this.batchSpan?.end(t.ackEnd);
   }
 }

@@ -1,5 +1,6 @@
 import {
   context,
+  createContextKey,
   ROOT_CONTEXT,
   SpanStatusCode,
   trace,
@@ -11,6 +12,18 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { INSTRUMENTATION_SCOPE } from './semconv.js';
+
+/**
+ * The OpenTelemetry SDK's "suppress tracing" context key: createContextKey returns
+ * Symbol.for(description), so this is the key @opentelemetry/core's suppressTracing() sets
+ * (decision 0009), without depending on @opentelemetry/core.
+ */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+/** `ctx` without its active span and with tracing suppressed: under it the SDK's tracers start only non-recording spans. */
+export function suppressedContext(ctx: Context): Context {
+  return trace.deleteSpan(ctx).setValue(SUPPRESS_TRACING, true);
+}
 
 /** The library's tracer. A no-op until a process registers an SDK. */
 export function tracer(): Tracer {
