@@ -49,13 +49,15 @@ let stopping = false;
 /** After a signal, startup goes no further and says nothing more: stop() ends the process. */
 const halted = new Promise<never>(() => undefined);
 
-say('loomtrace: starting Postgres…');
-const pgLog = logStream(path.join(logsDir, 'postgres.log'));
-// Signals are handled from here on: a Ctrl-C while Postgres starts stops it too, never orphans it.
-const starting = resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
+// Signals are handled from here on (before Postgres starts, whose first steps may block this
+// thread for a moment): a Ctrl-C while Postgres starts stops it too, never orphans it. A handler
+// runs only once this synchronous code has reached its first await, when `starting` is set.
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 process.on('SIGHUP', () => void stop(0));
+say('loomtrace: starting Postgres…');
+const pgLog = logStream(path.join(logsDir, 'postgres.log'));
+const starting = resolveDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, port: config.embeddedPgPort, log: (l) => pgLog.write(`${l}\n`) });
 const db = await starting;
 if (stopping) await halted;
 say(db.embedded ? `loomtrace: embedded Postgres on 127.0.0.1:${config.embeddedPgPort} (data in ${path.join(config.dataDir, 'pg')}; superuser password in ${db.embedded.passwordFile})` : 'loomtrace: using DATABASE_URL');
