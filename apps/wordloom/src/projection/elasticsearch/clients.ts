@@ -43,43 +43,35 @@ export function elasticsearchClient(o: ClusterClientOptions): ClusterClient {
   };
 }
 
+/**
+ * The OpenSearch client has no AbortSignal option; its request promise can be aborted. Waits for
+ * `req`, aborting it when `signal` fires, and gives its status, headers and body.
+ */
+async function abortable<R extends { statusCode?: number | null; headers?: unknown; body: unknown }>(req: Promise<R>, signal: AbortSignal | undefined): Promise<R> {
+  const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await req;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 export function opensearchClient(o: ClusterClientOptions): ClusterClient {
   const client = new OsClient({ node: o.url, maxRetries: 0, requestTimeout: o.requestTimeoutMs ?? 30_000 });
   return {
     system: 'opensearch',
     async bulk(operations, signal) {
-      const req = client.bulk({ body: operations as never }, { maxRetries: 0 });
-      // This client has no AbortSignal option; its request promise can be aborted.
-      const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        const r = await req;
-        return { statusCode: r.statusCode ?? 200, headers: (r.headers ?? {}) as Record<string, unknown>, body: r.body as never };
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+      const r = await abortable(client.bulk({ body: operations as never }, { maxRetries: 0 }), signal);
+      return { statusCode: r.statusCode ?? 200, headers: (r.headers ?? {}) as Record<string, unknown>, body: r.body as never };
     },
     async search(index, body, signal) {
-      const req = client.search({ index, body: body as never }, { ignore: [404], maxRetries: 0 });
-      const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        const r = await req;
-        return { statusCode: r.statusCode ?? 200, body: r.body as never };
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      const r = await abortable(client.search({ index, body: body as never }, { ignore: [404], maxRetries: 0 }), signal);
+      return { statusCode: r.statusCode ?? 200, body: r.body as never };
     },
     async getDocument(index, id, signal) {
-      const req = client.get({ index, id, _source: false }, { ignore: [404], maxRetries: 0 });
-      const onAbort = () => (req as unknown as { abort?: () => void }).abort?.();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        const r = await req;
-        return { statusCode: r.statusCode ?? 200, body: r.body as never };
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      const r = await abortable(client.get({ index, id, _source: false }, { ignore: [404], maxRetries: 0 }), signal);
+      return { statusCode: r.statusCode ?? 200, body: r.body as never };
     },
     async indexExists(index) {
       return (await client.indices.exists({ index })).body === true;
