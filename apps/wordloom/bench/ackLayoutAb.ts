@@ -74,7 +74,7 @@ const ACK_TWO = `with lease as (
   )
   select count(*)::int as n from acked`;
 
-// The statement of packages/outbox/src/sql/completeBatch.ts since decision 0012.
+// The statement of packages/outbox/src/sql/completeBatch.ts since decision 0013.
 const ACK_ONLY = `with lease as (
     delete from loomtrace.outbox_leases where token = $1
     returning event_ids, owner, claimed_at, expires_at, renewals, last_renewed_at

@@ -95,7 +95,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
     const on10 = median(t.rates['on10'] ?? []);
     const gw = median(t.rates['graphile'] ?? []);
     L.push('## 2. Tracing cost (loomtrace drain, 1 worker process)', '');
-    L.push('The worker process starts the real OpenTelemetry SDK exactly as `dist/src/cli/worker.js` does (src/cli/telemetry.ts: NodeSDK, pg instrumentation, OTLP http/protobuf; the SDK\'s spans and each sampled event\'s five spans encoded to OTLP by @loomtrace/otlp, passed to the worker as its `eventSpans` option as worker.js does; decisions 0007, 0009 and 0012) and exports to a local OTLP receiver that counts every span afterwards. Each event carries its own producer trace context (as the API stores it), sampled for all events (100%) or one in ten (10%, `parentbased_traceidratio`).', '');
+    L.push('The worker process starts the real OpenTelemetry SDK exactly as `dist/src/cli/worker.js` does (src/cli/telemetry.ts: NodeSDK, pg instrumentation, OTLP http/protobuf; the SDK\'s spans and each sampled event\'s five spans encoded to OTLP by @loomtrace/otlp, passed to the worker as its `eventSpans` option as worker.js does; decisions 0007, 0009 and 0014) and exports to a local OTLP receiver that counts every span afterwards. Each event carries its own producer trace context (as the API stores it), sampled for all events (100%) or one in ten (10%, `parentbased_traceidratio`).', '');
     const cpu = (k: string) => fmt(median(t.cpuUs[k] ?? []), 1);
     L.push('| mode | events/s | ratio to tracing off | worker CPU per event (from the backlog commit to shutdown, flush included) | spans received per run |');
     L.push('|---|---:|---:|---:|---:|');

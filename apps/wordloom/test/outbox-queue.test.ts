@@ -17,7 +17,7 @@ import { OutboxWorker } from '@loomtrace/outbox';
 /**
  * The queue table (migration 000040, decision 0008): pending events wait in
  * `loomtrace.outbox_queue`, claimed batches in `loomtrace.outbox_leases`, and the outbox row
- * itself is updated in place (HOT) by the ack (since decision 0012 the claim leaves it alone).
+ * itself is updated in place (HOT) by the ack (since decision 0013 the claim leaves it alone).
  */
 
 const event = (i: number): EnqueueInput => ({
@@ -162,7 +162,7 @@ describe('queue table', () => {
         stats = { upd: Number(rows[0]?.upd ?? 0), hot: Number(rows[0]?.hot ?? 0) };
         return stats.upd >= 2_000;
       });
-      // Decision 0012: one update per event (the ack), none by the claim.
+      // Decision 0013: one update per event (the ack), none by the claim.
       assert.equal(stats.upd, 2_000, 'one row update per event');
       assert.ok(stats.hot / stats.upd >= 0.5, `most acks are HOT updates: ${stats.hot} of ${stats.upd}`);
       assert.deepEqual(await counts(db), { queued: 0, leases: 0, open: 0 });
