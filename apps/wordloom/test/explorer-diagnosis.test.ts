@@ -6,10 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { CLI_DIR } from './support/procs.js';
+import { runCli, type RunResult } from './support/procs.js';
 import { compileExplorerOptions } from '@loomtrace/explorer';
 import { startExplorer, type RunningExplorer } from '@loomtrace/explorer';
 import { wordloomPipelines } from '../src/pipeline.js';
@@ -51,19 +49,8 @@ async function diagnose(blockId: string): Promise<Diagnosis> {
 }
 const stepStatus = (d: Diagnosis) => Object.fromEntries(d.steps.map((s) => [s.step, s.status]));
 
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, out, err });
-    });
-  });
+function cli(args: string[]): Promise<RunResult> {
+  return runCli(args, { DATABASE_URL: db.url }, 20_000);
 }
 
 let indexed: string;

@@ -4,10 +4,8 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { CLI_DIR, startWorker, type Proc } from './support/procs.js';
+import { runCli, startWorker, type Proc, type RunResult } from './support/procs.js';
 import { otlpEnv, startOtlpJsonReceiver } from './support/otlp.js';
 import { outboxCounts, until } from './support/wait.js';
 import { backoffBounds, DEFAULT_BACKOFF } from '@loomtrace/outbox';
@@ -32,15 +30,8 @@ async function seed(db: TestDatabase, blocks: number, versions: number, sampled 
 }
 
 /** Runs the `loomtrace` CLI as a process. */
-function cli(dbUrl: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, DATABASE_URL: dbUrl, OTEL_SDK_DISABLED: 'true' } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
+function cli(dbUrl: string, args: string[]): Promise<RunResult> {
+  return runCli(args, { DATABASE_URL: dbUrl, OTEL_SDK_DISABLED: 'true' });
 }
 
 const quiet = { METRICS_PORT: '-1', LOG_LEVEL: 'info' };

@@ -9,12 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { OutboxWorker } from '@loomtrace/outbox';
 import { compileExplorerOptions, startExplorer, type Diagnosis } from '@loomtrace/explorer';
 import { freshDatabase } from './support/db.js';
-import { CLI_DIR } from './support/procs.js';
+import { runCli, type RunResult } from './support/procs.js';
 import { until } from './support/wait.js';
 import { startFakeCluster } from './support/fakeCluster.js';
 import { createBlock, patchBlock, removeBlock } from '../src/service/blocks.js';
@@ -27,15 +25,8 @@ import { SEARCH_PROJECTION } from '../src/service/model.js';
 
 const INDEX = 'wordloom-blocks';
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
+function cli(args: string[], env: Record<string, string>): Promise<RunResult> {
+  return runCli(args, env);
 }
 
 for (const system of ['elasticsearch', 'opensearch'] as const) {

@@ -9,22 +9,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { freshDatabase } from './support/db.js';
-import { CLI_DIR, startApi, startWorker } from './support/procs.js';
+import { runCli, startApi, startWorker, type RunResult } from './support/procs.js';
 import { until } from './support/wait.js';
 import { startFakeCluster } from './support/fakeCluster.js';
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
+function cli(args: string[], env: Record<string, string>): Promise<RunResult> {
+  return runCli(args, env);
 }
 
 for (const system of ['elasticsearch', 'opensearch'] as const) {

@@ -7,12 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutboxWorker } from '@loomtrace/outbox';
 import { compileExplorerOptions, startExplorer, type Diagnosis, type RunningExplorer } from '@loomtrace/explorer';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { runScript, type RunResult } from './support/procs.js';
 import { until } from './support/wait.js';
 import { cancelOrder, createOrdersSchema, ORDERS_PROJECTION, OrderSummarySink, ordersPipeline, saveOrder } from './support/orders.js';
 import { wordloomPipelines } from '../src/pipeline.js';
@@ -45,19 +45,8 @@ const state = async (id: string, version?: number) =>
   (await db.pool.query<{ state: string; attempts: number }>(`select state, attempts from loomtrace.outbox_current where aggregate_id = $1 ${version ? `and aggregate_version = ${version}` : ''} order by id desc limit 1`, [id])).rows[0];
 const steps = (d: Diagnosis) => Object.fromEntries(d.steps.map((s) => [s.step, s.status]));
 
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(here, 'support', 'ordersCli.js'), ...args], { env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, out, err });
-    });
-  });
+function cli(args: string[]): Promise<RunResult> {
+  return runScript(path.join(here, 'support', 'ordersCli.js'), args, { DATABASE_URL: db.url }, 20_000);
 }
 
 describe('orders → order summaries, a pipeline declared in a test', () => {

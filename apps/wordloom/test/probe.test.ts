@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { compileExplorerOptions, startExplorer, type RunningExplorer } from '@loomtrace/explorer';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { CLI_DIR, freePort, startApi, startWorker, type Proc } from './support/procs.js';
+import { CLI_DIR, freePort, runCli, startApi, startWorker, type Proc, type RunResult } from './support/procs.js';
 import { otlpEnv } from './support/otlp.js';
 import { until } from './support/wait.js';
 import { wordloomPipelines } from '../src/pipeline.js';
@@ -33,15 +33,8 @@ after(async () => {
 });
 
 const env = () => ({ DATABASE_URL: db.url, LOOMTRACE_PROBE_API_URL: api.url });
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
+function cli(args: string[]): Promise<RunResult> {
+  return runCli(args, env());
 }
 
 describe('loomtrace probe', () => {

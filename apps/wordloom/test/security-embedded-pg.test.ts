@@ -7,12 +7,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedHandle } from '../src/db/embedded.js';
-import { CLI_DIR, freePort, startProcess } from './support/procs.js';
+import { freePort, runCli, startProcess } from './support/procs.js';
 
 const tmpDirs: string[] = [];
 async function tmpDir(label: string): Promise<string> {
@@ -23,15 +22,6 @@ async function tmpDir(label: string): Promise<string> {
 after(async () => {
   for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
 });
-
-/** `npm run cli -- <args>` as a process: exit code and output. */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Logs in as the superuser; resolves to the SQLSTATE of a refusal, or 'ok'. */
 async function login(port: number, password: string): Promise<string> {
@@ -170,9 +160,9 @@ describe('the embedded Postgres superuser password', () => {
       assert.match(await readFile(path.join(logs, 'postgres.log'), 'utf8'), /fixed password was replaced by a random one/);
 
       // The CLI reaches the embedded database of `npm start` without being given a password.
-      const r = await cli(['events', '--dead', '--json'], { DATABASE_URL: '', LOOMTRACE_DATA_DIR: dataDir, LOOMTRACE_PG_PORT: String(pgPort) });
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { state: 'dead', events: [] });
+      const r = await runCli(['events', '--dead', '--json'], { DATABASE_URL: '', LOOMTRACE_DATA_DIR: dataDir, LOOMTRACE_PG_PORT: String(pgPort) });
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(JSON.parse(r.out), { state: 'dead', events: [] });
     } finally {
       await st.stop();
     }
@@ -181,9 +171,9 @@ describe('the embedded Postgres superuser password', () => {
 
   test('the CLI without DATABASE_URL and without an embedded Postgres says what to do, in one line', async () => {
     const empty = await tmpDir('nocluster');
-    const r = await cli(['events', '--dead'], { DATABASE_URL: '', LOOMTRACE_DATA_DIR: empty, LOOMTRACE_PG_PORT: String(await freePort()) });
+    const r = await runCli(['events', '--dead'], { DATABASE_URL: '', LOOMTRACE_DATA_DIR: empty, LOOMTRACE_PG_PORT: String(await freePort()) });
     assert.equal(r.code, 2);
-    assert.equal(r.stdout, '');
-    assert.deepEqual(r.stderr.trimEnd().split('\n'), [`loomtrace: no embedded Postgres password in ${path.join(empty, 'pg.password')}: run \`npm start\` first (LOOMTRACE_DATA_DIR=${empty}), or set DATABASE_URL`]);
+    assert.equal(r.out, '');
+    assert.deepEqual(r.err.trimEnd().split('\n'), [`loomtrace: no embedded Postgres password in ${path.join(empty, 'pg.password')}: run \`npm start\` first (LOOMTRACE_DATA_DIR=${empty}), or set DATABASE_URL`]);
   });
 });

@@ -8,13 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { assertTraceShape, compileExplorerOptions, selectTraceJson, startExplorer, type RunningExplorer } from '@loomtrace/explorer';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { CLI_DIR, freePort, startApi, startWorker, type Proc } from './support/procs.js';
+import { freePort, runCli, startApi, startWorker, type Proc, type RunResult } from './support/procs.js';
 import { otlpEnv } from './support/otlp.js';
 import { until } from './support/wait.js';
 import { wordloomPipelines } from '../src/pipeline.js';
@@ -45,17 +44,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[], env: Record<string, string> = { DATABASE_URL: db.url }): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const e: Record<string, string | undefined> = { ...process.env, ...env };
-    if (!env['DATABASE_URL']) delete e['DATABASE_URL'];
-    const p = spawn(process.execPath, [path.join(CLI_DIR, 'loomtrace.js'), ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
+function cli(args: string[], env: Record<string, string> = { DATABASE_URL: db.url }): Promise<RunResult> {
+  return runCli(args, { DATABASE_URL: undefined, ...env });
 }
 
 /** Stored spans back to OTLP/JSON export requests, one per service, one per line. */

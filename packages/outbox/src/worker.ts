@@ -242,6 +242,12 @@ export class OutboxWorker {
     this.stats.claimed += rows.length;
     this.stats.batches++;
     const events = rows.map((r) => toEvent(r, o.projection));
+    // Postgres ran the claim after every claimed event was ready (committed, or due): under
+    // load the statement can wait on the server after it was sent, and an event committed in
+    // that wait would get a process span that starts before its producer's send span.
+    let ready = claimStart;
+    for (const e of events) if (e.readyAtMs > ready) ready = e.readyAtMs;
+    claimStart = Math.min(ready, claimEnd);
     const held: Held = { ids: events.map((e) => e.id), token, abort: new AbortController(), spans: undefined, lost: false, beating: false, trace: undefined };
     this.held.add(held);
     const bt = new BatchTrace(o.projection, o.workerId, token, events, claimStart, claimEnd, o.sink.system, o.eventSpans);

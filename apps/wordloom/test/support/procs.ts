@@ -127,3 +127,36 @@ export async function startWorker(databaseUrl: string, env: Record<string, strin
   }
   return p;
 }
+
+export interface RunResult {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/**
+ * Runs a node script to its end (a CLI command): exit code, stdout and stderr, read to their
+ * end ('close', not 'exit', which can come before the last output). `env` is laid over this
+ * process's environment; an `undefined` value removes the variable. Killed after `timeoutMs`.
+ */
+export function runScript(script: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<RunResult> {
+  const e: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(e)) if (v === undefined) delete e[k];
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [script, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+/** The `loomtrace` CLI (dist/src/cli/loomtrace.js) as a process; see runScript. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<RunResult> {
+  return runScript(path.join(CLI_DIR, 'loomtrace.js'), args, env, timeoutMs);
+}
