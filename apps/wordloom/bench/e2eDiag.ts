@@ -112,6 +112,18 @@ export function stallTimeline(
   }
   const worst = (p?: LoopProbeData) => fmt(Math.max(0, ...(p?.windows ?? []).filter(([t]) => t >= start).map(([, d]) => d)), 0);
   out.push(`  largest event-loop delay over the run: api ${worst(probes.api)} ms, worker ${worst(probes.worker)} ms, bench ${worst(probes.bench)} ms`);
+  // perf_hooks GC kinds: 1 minor (scavenge), 2 major (mark-compact), 4 incremental marking, 8 weak callbacks.
+  const gcLine = (p?: LoopProbeData) => {
+    const by = new Map<number, { n: number; ms: number; max: number }>();
+    for (const [t, d, k] of p?.gcs ?? []) {
+      if (t < start) continue;
+      const e = by.get(k) ?? { n: 0, ms: 0, max: 0 };
+      by.set(k, { n: e.n + 1, ms: e.ms + d, max: Math.max(e.max, d) });
+    }
+    const name: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weak' };
+    return [...by].map(([k, e]) => `${name[k] ?? k} ×${e.n} ${fmt(e.ms, 0)} ms (max ${fmt(e.max, 1)})`).join(', ') || 'none';
+  };
+  out.push(`  GC over the run: api ${gcLine(probes.api)}; worker ${gcLine(probes.worker)}; bench ${gcLine(probes.bench)}`);
   if (sampler?.checkpoints) out.push(`  server before → after: ${JSON.stringify(sampler.checkpoints.before)} → ${JSON.stringify(sampler.checkpoints.after)}`);
   return out;
 }
