@@ -3,13 +3,21 @@
  * end to end (PATCH → visible in the search projection) at a steady rate with tracing on, and
  * PATCH throughput with tracing on and off (autocannon).
  */
-import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import { startApi, startWorker, type Proc } from '../test/support/procs.js';
 import { epochMs, fmt, peakRssMb, percentile, sleep } from './env.js';
 import { startReceiver, type Receiver } from './otlpReceiver.js';
 import { E2eCost, type CpuPerPatch, type StatementCost } from './e2eCost.js';
+import { PgSampler, stallTimeline } from './e2eDiag.js';
+import type { LoadConfig, LoadMessage } from './e2eLoad.js';
+import { commitTimestamps, Visibility } from './e2eVisible.js';
+import { Worker } from 'node:worker_threads';
+import { startLoopProbe, type LoopProbeData } from './loopProbe.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const require = createRequire(import.meta.url);
 type AutocannonResult = { requests: { average: number }; non2xx: number; errors: number; latency: { p50: number; p99: number } };
@@ -38,44 +46,40 @@ function quiet(service: string): Record<string, string> {
 }
 const tracingOff = { OTEL_SDK_DISABLED: 'true', ...quiet('wordloom-api') };
 
-/**
- * One PATCH over node:http with a keep-alive agent and no cap on sockets (as fetch's default
- * dispatcher has none): a fraction of fetch's CPU per request in this process, which shares the
- * API's two cores. Resolves with the status and body; rejects with the socket's error.
- */
-function patch(agent: Agent, url: URL, path: string, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { agent, host: url.hostname, port: url.port, method: 'PATCH', path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function json<T>(res: Response): Promise<T> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
 
-/** A library, a book and BLOCKS blocks through the API; returns the block ids. */
-async function seed(apiUrl: string): Promise<string[]> {
+/** A library, a book and `n` blocks through the API; returns the block ids. */
+async function seed(apiUrl: string, n = BLOCKS): Promise<string[]> {
   const post = (p: string, body: unknown) => fetch(`${apiUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const lib = await json<{ id: string }>(await post('/api/v1/libraries', { name: 'bench library' }));
   const book = await json<{ id: string }>(await post('/api/v1/books', { library_id: lib.id, title: 'bench book' }));
   const ids: string[] = [];
-  for (let i = 0; i < BLOCKS; i++) {
+  for (let i = 0; i < n; i++) {
     const b = await json<{ id: string }>(await post('/api/v1/blocks', { book_id: book.id, block_type: 'text', content: `bench block ${i}`, position: i }));
     ids.push(b.id);
   }
   return ids;
+}
+
+async function waitForSearch(db: pg.Client, n: number): Promise<void> {
+  for (const deadline = Date.now() + 60_000; ; await sleep(50)) {
+    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from search.blocks');
+    if (rows[0]!.n >= n) return;
+    if (Date.now() > deadline) throw new Error('seeded blocks did not reach search');
+  }
+}
+
+/** Until the warm-up's events are all processed, then a moment for the worker to go idle. */
+async function waitForQueue(db: pg.Client): Promise<void> {
+  for (const deadline = Date.now() + 60_000; ; await sleep(50)) {
+    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from loomtrace.outbox_queue');
+    if (rows[0]!.n === 0) break;
+    if (Date.now() > deadline) throw new Error('the warm-up did not drain');
+  }
+  await sleep(500);
 }
 
 async function truncate(url: string): Promise<void> {
@@ -107,133 +111,120 @@ export interface E2eResult {
   statements?: StatementCost[];
 }
 
-export async function endToEnd(url: string, log: (s: string) => void, rate = 200, seconds = 30): Promise<E2eResult> {
+export interface E2eOptions {
+  /** Stall timeline: event-loop delay and GC of every process, server waits sampled (a cost of its own). */
+  diagnose?: boolean;
+  /** Seconds of PATCHes at the rate before the clock starts (JIT, connections): 3. */
+  warmupSeconds?: number;
+  /** Keep-alive connections of the load generator: 64. */
+  connections?: number;
+  /** Poll of search.blocks for the pending blocks, ms: 10 (1 without commit timestamps). */
+  pollMs?: number;
+}
+
+/** The child's env to load bench/loopProbe.js, writing to a file in `dir`. */
+function probeEnv(dir: string | undefined, name: string): Record<string, string> {
+  if (!dir) return {};
+  const file = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), 'loopProbe.js')).href;
+  return { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${file}`.trim(), LOOMTRACE_LOOP_PROBE: path.join(dir, `${name}.json`) };
+}
+function readProbe(dir: string | undefined, name: string): LoopProbeData | undefined {
+  try {
+    return dir ? (JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as LoopProbeData) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function endToEnd(url: string, log: (s: string) => void, rate = 200, seconds = 30, opts: E2eOptions = {}): Promise<E2eResult> {
   const rx = await startReceiver();
   const procs: Proc[] = [];
   const db = new pg.Client({ connectionString: url });
+  const probeDir = opts.diagnose ? mkdtempSync(path.join(tmpdir(), 'loomtrace-e2e-')) : undefined;
+  const benchProbe = opts.diagnose ? startLoopProbe() : undefined;
+  const sampler = opts.diagnose ? new PgSampler(url) : undefined;
+  let load: Worker | undefined;
   try {
     // Migrate (the API does) before truncating.
     const api0 = await startApi(url, tracingOff);
     await api0.stop();
     await truncate(url);
-    const api = await startApi(url, tracingEnv(rx, 'wordloom-api'));
+    const api = await startApi(url, { ...tracingEnv(rx, 'wordloom-api'), ...probeEnv(probeDir, 'api') });
     procs.push(api);
-    const worker = await startWorker(url, tracingEnv(rx, 'wordloom-worker'));
+    const worker = await startWorker(url, { ...tracingEnv(rx, 'wordloom-worker'), ...probeEnv(probeDir, 'worker') });
     procs.push(worker);
     await db.connect();
-    const ids = await seed(api.url);
-    for (const deadline = Date.now() + 30_000; ; await sleep(50)) {
-      const { rows } = await db.query<{ n: number }>('select count(*)::int as n from search.blocks');
-      if (rows[0]!.n >= BLOCKS) break;
-      if (Date.now() > deadline) throw new Error('seeded blocks did not reach search');
-    }
-    rx.reset();
+    // About one edit per block per second, whatever the rate: a block's versions rarely overtake a poll.
+    const nBlocks = Math.max(BLOCKS, rate);
+    const ids = await seed(api.url, nBlocks);
+    await waitForSearch(db, nBlocks);
 
-    // Open loop: request i is due at start + i / rate, whatever the earlier ones are doing.
-    const pending = new Map<string, { version: number; t0: number; tResp: number }[]>();
-    /** From the PATCH's response to visible: the outbox's part (claim, write, commit, poll). */
-    const afterResponse: number[] = [];
-    const samples: number[] = [];
-    /** PATCH response times from the due time, to tell the API's share from the worker's. */
-    const responses: number[] = [];
-    let errors = 0;
-    const errorKinds: Record<string, number> = {};
-    const failed = (kind: string) => {
-      errors++;
-      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
-    };
-    let sent = 0;
-    let polling = true;
-    let drainDeadline = Infinity;
-    const poller = (async () => {
-      while (polling || pending.size > 0) {
-        const blocks = [...pending.keys()];
-        if (blocks.length === 0) {
-          await sleep(1);
-          continue;
-        }
-        const { rows } = await db.query<{ id: string; version: string }>({
-          name: 'bench_visible',
-          text: 'select block_id::text as id, version from search.blocks where block_id = any($1::uuid[])',
-          values: [blocks],
-        });
-        const now = epochMs();
-        for (const r of rows) {
-          const list = pending.get(r.id);
-          if (!list) continue;
-          const v = Number(r.version);
-          const keep = list.filter((p) => {
-            if (p.version <= v) {
-              samples.push(now - p.t0);
-              afterResponse.push(Math.max(0, now - p.tResp));
-              return false;
-            }
-            return true;
-          });
-          if (keep.length) pending.set(r.id, keep);
-          else pending.delete(r.id);
-        }
-        if (!polling && Date.now() > drainDeadline) break;
-        await sleep(1);
-      }
-    })();
+    // The load generator runs in its own thread; it warms the API up first (untimed).
+    const config: LoadConfig = { url: api.url, ids, rate, seconds, warmupSeconds: opts.warmupSeconds ?? 3, connections: opts.connections ?? 64 };
+    load = new Worker(new URL('./e2eLoad.js', import.meta.url), { workerData: config });
+    const visible = new Visibility(db, ids, await commitTimestamps(db));
+    const done = new Promise<LoadMessage & { t: 'done' }>((resolve, reject) => {
+      load!.on('error', reject);
+      load!.on('message', (m: LoadMessage) => {
+        if (m.t === 'rows') visible.add(m.rows);
+        else if (m.t === 'done') resolve(m);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      load!.once('error', reject);
+      load!.once('message', (m: LoadMessage) => (m.t === 'warm' ? resolve() : reject(new Error(`load: ${m.t}`))));
+    });
+    await waitForQueue(db);
+    // As the API throughput runs do: a checkpoint of what the earlier sections wrote does not land in the run.
+    await db.query('checkpoint').catch(() => undefined);
+    rx.reset();
     const cost = new E2eCost(url, { api: api.proc.pid!, worker: worker.proc.pid! });
     await cost.start();
-    const total = rate * seconds;
+    await sampler?.start();
+    const poller = visible.poll(opts.pollMs ?? 10);
     const start = epochMs();
-    const inflight: Promise<void>[] = [];
-    const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
-    const apiUrl = new URL(api.url);
-    for (let i = 0; i < total; i++) {
-      const due = start + (i * 1000) / rate;
-      const wait = due - epochMs();
-      if (wait > 1) await sleep(wait);
-      const id = ids[i % ids.length]!;
-      sent++;
-      inflight.push(
-        patch(agent, apiUrl, `/api/v1/blocks/${id}`, JSON.stringify({ content: `bench edit ${i} quick brown fox` }))
-          .then((res) => {
-            if (res.status !== 200) {
-              failed(`HTTP ${res.status} ${/"code":"([A-Z_]+)"/.exec(res.body)?.[1] ?? ''}`.trim());
-              return;
-            }
-            const tResp = epochMs();
-            const b = JSON.parse(res.body) as { version: number | string };
-            responses.push(tResp - due);
-            const list = pending.get(id) ?? [];
-            list.push({ version: Number(b.version), t0: due, tResp });
-            pending.set(id, list);
-          })
-          .catch((err: Error & { code?: string }) => {
-            failed(`socket ${err.code ?? err.name}`);
-          }),
-      );
-    }
-    await Promise.all(inflight);
-    agent.destroy();
-    drainDeadline = Date.now() + 30_000;
-    polling = false;
+    load.postMessage('go');
+    const gen = await done;
+    visible.finish(Date.now() + 30_000);
     await poller;
-    const { cpu: cpuUsPerPatch, statements } = await cost.stop(sent);
+    await sampler?.stop();
+    const { cpu: cpuUsPerPatch, statements } = await cost.stop(gen.sent, gen.cpuUs);
     const apiRssMb = peakRssMb(api.proc.pid!) ?? NaN;
     const workerRssMb = peakRssMb(worker.proc.pid!) ?? NaN;
     await worker.stop();
     await api.stop();
+    const v = visible;
+    if (opts.diagnose) {
+      const probes = { api: readProbe(probeDir, 'api'), worker: readProbe(probeDir, 'worker'), bench: benchProbe?.dump() };
+      for (const line of stallTimeline(v.timed, start, 25, probes, sampler)) log(line);
+    }
+    log(`  load generator thread: event-loop delay p99 ${fmt(gen.loopDelayP99Ms, 1)} ms, max ${fmt(gen.loopDelayMaxMs, 1)} ms`);
     const byName = rx.count();
     const spans = [...byName.values()].reduce((a, b) => a + b, 0);
-    const spansPerPatch = Object.fromEntries([...byName].map(([n, c]) => [n, c / sent]));
-    const r: E2eResult = { rate, seconds, sent, visible: samples.length, errors, samples, responses, afterResponse, apiRssMb, workerRssMb, spans, spansPerPatch, errorKinds, cpuUsPerPatch, statements };
-    log(`  ${fmt(sent)} PATCHes, ${fmt(samples.length)} seen in search, ${errors} errors: p50 ${fmt(percentile(samples, 50), 1)} ms, p99 ${fmt(percentile(samples, 99), 1)} ms (PATCH response alone: p50 ${fmt(percentile(responses, 50), 1)} ms, p99 ${fmt(percentile(responses, 99), 1)} ms; response → visible: p50 ${fmt(percentile(afterResponse, 50), 1)} ms, p99 ${fmt(percentile(afterResponse, 99), 1)} ms); peak RSS api ${fmt(apiRssMb)} MB, worker ${fmt(workerRssMb)} MB; ${fmt(spans)} spans`);
-    if (errors) log(`  errors: ${Object.entries(errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')}`);
-    const c = cpuUsPerPatch;
-    log(`  CPU per PATCH: API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, bench process (load, poll, receiver) ${fmt(c.bench)} µs; total ${fmt(c.api + c.worker + c.postgres + c.bench)} µs`);
-    for (const st of statements.slice(0, 14)) log(`    ${fmt(st.perPatch, 2).padStart(6)} × ${fmt(st.meanMs, 3).padStart(7)} ms  ${st.query}`);
+    const spansPerPatch = Object.fromEntries([...byName].map(([n, c]) => [n, c / gen.sent]));
+    const r: E2eResult = {
+      rate, seconds, sent: gen.sent, visible: v.samples.length, errors: v.errors, samples: v.samples, responses: v.responses, afterResponse: v.afterResponse,
+      apiRssMb, workerRssMb, spans, spansPerPatch, errorKinds: v.errorKinds, cpuUsPerPatch, statements,
+    };
+    logResult(r, log);
     return r;
   } finally {
+    await load?.terminate();
     for (const p of procs) await p.stop().catch(() => undefined);
     await db.end().catch(() => undefined);
     await rx.close();
+    benchProbe?.stop();
+    if (probeDir) rmSync(probeDir, { recursive: true, force: true });
   }
+}
+
+function logResult(r: E2eResult, log: (s: string) => void): void {
+  const { samples, responses, afterResponse } = r;
+  log(`  ${fmt(r.sent)} PATCHes, ${fmt(r.visible)} seen in search, ${r.errors} errors: p50 ${fmt(percentile(samples, 50), 1)} ms, p99 ${fmt(percentile(samples, 99), 1)} ms (PATCH response alone: p50 ${fmt(percentile(responses, 50), 1)} ms, p99 ${fmt(percentile(responses, 99), 1)} ms; response → visible: p50 ${fmt(percentile(afterResponse, 50), 1)} ms, p99 ${fmt(percentile(afterResponse, 99), 1)} ms); peak RSS api ${fmt(r.apiRssMb)} MB, worker ${fmt(r.workerRssMb)} MB; ${fmt(r.spans)} spans`);
+  if (r.errors) log(`  errors: ${Object.entries(r.errorKinds ?? {}).map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+  const c = r.cpuUsPerPatch!;
+  log(`  CPU per PATCH: API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs (of it the bench's poll ≈ ${fmt(c.pollPg ?? NaN)} µs), load generator thread ${fmt(c.load ?? NaN)} µs, rest of the bench process (poll, receiver) ${fmt(c.bench)} µs`);
+  for (const st of (r.statements ?? []).slice(0, 14)) log(`    ${fmt(st.perPatch, 2).padStart(6)} × ${fmt(st.meanMs, 3).padStart(7)} ms  ${st.query}`);
 }
 
 export interface ApiResult {

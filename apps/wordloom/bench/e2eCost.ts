@@ -26,7 +26,12 @@ export interface CpuPerPatch {
   api: number;
   worker: number;
   postgres: number;
+  /** The bench process but its load generator thread: the poll of search.blocks, the OTLP receiver. */
   bench: number;
+  /** The load generator thread. */
+  load?: number;
+  /** Of `postgres`, the execution time of the bench's own poll of search.blocks (an estimate of its CPU). */
+  pollPg?: number;
 }
 
 /** One statement's share of a PATCH: calls per PATCH and mean execution time. */
@@ -77,7 +82,7 @@ export class E2eCost {
   }
 
   /** Per PATCH since start(): CPU by process and the statements that ran (≥ 0.01 per PATCH). */
-  async stop(patches: number): Promise<{ cpu: CpuPerPatch; statements: StatementCost[] }> {
+  async stop(patches: number, loadCpuUs = 0): Promise<{ cpu: CpuPerPatch; statements: StatementCost[] }> {
     const t0 = this.t0!;
     const bench = process.cpuUsage(t0.bench);
     const server = await this.probe.since(t0.server);
@@ -87,16 +92,20 @@ export class E2eCost {
       api: per(procCpuMs(this.pids.api) - t0.api),
       worker: per(procCpuMs(this.pids.worker) - t0.worker),
       postgres: per(server.pgCpuMs ?? NaN),
-      bench: (bench.user + bench.system) / Math.max(1, patches),
+      bench: (bench.user + bench.system - (Number.isNaN(loadCpuUs) ? 0 : loadCpuUs)) / Math.max(1, patches),
+      load: loadCpuUs / Math.max(1, patches),
     };
+    let pollMs = 0;
     const out: StatementCost[] = [];
     for (const [id, s] of stmts ?? []) {
       const before = t0.stmts?.get(id) ?? { calls: 0, totalMs: 0 };
       const calls = s.calls - before.calls;
+      if (s.query.includes('from search.blocks where block_id = any')) pollMs += s.totalMs - before.totalMs;
       if (calls / patches < 0.01 || s.query.includes('pg_stat_statements')) continue;
       out.push({ query: s.query.replace(/\s+/g, ' ').slice(0, 90), perPatch: calls / patches, meanMs: (s.totalMs - before.totalMs) / calls });
     }
     out.sort((a, b) => b.perPatch - a.perPatch);
+    cpu.pollPg = per(pollMs);
     await this.client.end();
     await this.probe.close();
     return { cpu, statements: out };

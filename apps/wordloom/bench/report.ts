@@ -118,7 +118,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
 
   for (const e of r.e2e) {
     L.push(`## 4. End to end: PATCH /api/v1/blocks/:id → visible in search, ${e.rate} req/s for ${e.seconds} s, tracing on (100%)`, '');
-    L.push(`Real processes (dist/src/cli/api.js and worker.js, default settings, OTLP http/protobuf to a local receiver). Open loop: request i is due at start + i/${e.rate} s and is timed from then; "visible" is the first poll (every ~1 ms) of \`search.blocks\` that shows the block at the PATCH's version or newer.`, '');
+    L.push(`Real processes (dist/src/cli/api.js and worker.js, default settings, OTLP http/protobuf to a local receiver). Open loop as wrk2 runs it: request i is due at start + i/${e.rate} s and is timed from then, sent by a load generator in its own thread (node:http, 64 keep-alive connections; a request waiting for a free one counts its wait) after 3 s of untimed PATCHes at the rate that warm the API, and a CHECKPOINT; "visible" is the commit time of the worker's write of \`search.blocks\` that holds the PATCH's version or newer (\`pg_xact_commit_timestamp(xmin)\`, read by a poll of the pending blocks every 10 ms).`, '');
     L.push(`| PATCHes | seen in search | errors | p50 | p99 | max | spans exported | peak RSS API | peak RSS worker |`);
     L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     L.push(`| ${fmt(e.sent)} | ${fmt(e.visible)} | ${e.errors} | ${fmt(percentile(e.samples, 50), 1)} ms | ${fmt(percentile(e.samples, 99), 1)} ms | ${fmt(Math.max(...e.samples), 1)} ms | ${fmt(e.spans)} | ${fmt(e.apiRssMb)} MB | ${fmt(e.workerRssMb)} MB |`);
@@ -126,11 +126,11 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
     L.push('| part | p50 | p99 |');
     L.push('|---|---:|---:|');
     L.push(`| due → PATCH response (the API: one statement for the change and its outbox event) | ${fmt(percentile(e.responses, 50), 1)} ms | ${fmt(percentile(e.responses, 99), 1)} ms |`);
-    L.push(`| PATCH response → visible (the outbox: notify, claim, search write, poll) | ${fmt(percentile(e.afterResponse, 50), 1)} ms | ${fmt(percentile(e.afterResponse, 99), 1)} ms |`);
+    L.push(`| PATCH response → visible (the outbox: notify, claim, search write, commit) | ${fmt(percentile(e.afterResponse, 50), 1)} ms | ${fmt(percentile(e.afterResponse, 99), 1)} ms |`);
     L.push('');
     if (e.cpuUsPerPatch) {
       const c = e.cpuUsPerPatch;
-      L.push(`CPU per PATCH (/proc, over the run and its drain): API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, this bench process (load generator over node:http, the 1 ms poll of search.blocks, the OTLP receiver) ${fmt(c.bench)} µs.`, '');
+      L.push(`CPU per PATCH (/proc, over the run and its drain): API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, the load generator thread ${fmt(c.load ?? NaN)} µs, the rest of this bench process (the poll of search.blocks, the OTLP receiver) ${fmt(c.bench)} µs; of Postgres's, the bench's poll ≈ ${fmt(c.pollPg ?? NaN)} µs (its statements' execution time).`, '');
     }
     if (e.errorKinds && e.errors) L.push(`Failed PATCHes by cause: ${Object.entries(e.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')}.`, '');
     if (e.spansPerPatch) {

@@ -106,6 +106,25 @@ describe('a block change and its event in one statement', () => {
     assert.equal((await db.pool.query<{ n: number }>('select count(*)::int n from loomtrace.outbox')).rows[0]!.n, before);
   });
 
+  it('the event inserted by the statement is queued for the workers (the outbox trigger), and a PATCH of an unknown block queues nothing', async () => {
+    // The statement inserts into loomtrace.outbox directly (decision 15): the queue row comes from the table's statement trigger.
+    const block = await newBlock();
+    const res = await app.inject({ method: 'PATCH', url: `/api/v1/blocks/${block.id}`, payload: { content: 'queued' } });
+    assert.equal(res.statusCode, 200);
+    const { rows } = await db.pool.query<{ id: string; projection: string; traceparent: string | null }>(
+      `select o.id::text, q.projection, o.traceparent from loomtrace.outbox o join loomtrace.outbox_queue q on q.id = o.id
+        where o.aggregate_id = $1 and o.aggregate_version = 2`,
+      [block.id],
+    );
+    assert.equal(rows.length, 1, 'the update event is in the queue');
+    assert.equal(rows[0]!.projection, 'search');
+    const queued = async () => (await db.pool.query<{ n: number }>('select count(*)::int n from loomtrace.outbox_queue')).rows[0]!.n;
+    const before = await queued();
+    const missing = await app.inject({ method: 'PATCH', url: '/api/v1/blocks/00000000-0000-4000-8000-000000000000', payload: { content: 'x' } });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(await queued(), before);
+  });
+
   describe('waking the workers after the commit (notifyAfterCommit, OutboxWaker)', () => {
     let listener: pg.Client;
     let heard = 0;
