@@ -20,7 +20,8 @@ interface Child {
 }
 
 function startChild(system: SystemName, url: string, opts: Record<string, number>, env: Record<string, string>): Child {
-  const proc = fork(CHILD, [system, url], {
+  // BENCH_CHILD (in `env`) runs another build's drainChild.js: bench/traceAb.ts compares two builds.
+  const proc = fork(env['BENCH_CHILD'] ?? CHILD, [system, url], {
     env: { ...process.env, BENCH_OPTS: JSON.stringify(opts), ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" profiles the worker processes.

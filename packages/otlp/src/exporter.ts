@@ -22,7 +22,7 @@ import { HttpTransport } from './transport.js';
 
 export type { ResourceLike, ScopeLike, SpanOrigin } from './envelope.js';
 export type { EventSpanExporterOptions, OtlpHttpProtocol, TlsMaterial } from './config.js';
-export { eventSpanExporterOptionsFromEnv, tracesUrlFromEnv, USER_AGENT } from './config.js';
+export { BACKLOG_EXPORT_BATCH_SIZE, eventSpanExporterOptionsFromEnv, tracesUrlFromEnv, USER_AGENT } from './config.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -53,6 +53,8 @@ export class EventSpanExporter {
   private readonly retry: RetryPolicy;
   private readonly transport: HttpTransport;
   private readonly maxExportBatchSize: number;
+  /** What one export takes at most: maxExportBatchSize, or more with a backlog when the user did not set it. */
+  private readonly takeMax: number;
   private queue: Group[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -66,6 +68,7 @@ export class EventSpanExporter {
     this.opts = options;
     this.log = options.logger ?? diagLogger;
     this.maxExportBatchSize = Math.min(options.maxExportBatchSize, options.maxQueueSize);
+    this.takeMax = Math.min(Math.max(this.maxExportBatchSize, options.backlogExportBatchSize ?? 0), options.maxQueueSize);
     const s = STOCK_RETRY_POLICY;
     this.retry = {
       maxRetries: options.maxRetries ?? s.maxRetries,
@@ -168,7 +171,7 @@ export class EventSpanExporter {
   private takeBatch(): { groups: Group[]; count: number } {
     const groups: Group[] = [];
     let count = 0;
-    const max = this.maxExportBatchSize;
+    const max = this.takeMax;
     while (this.queue.length > 0 && count < max) {
       const g = this.queue[0]!;
       const taken: Group = { origin: g.origin, parts: [], count: 0 };
