@@ -5,7 +5,8 @@
  * its dist built), modes and builds alternated in one run. Prints per mode the median events/s,
  * the ratio to the same build's untraced drain, worker CPU per event, peak RSS and spans
  * received. BENCH_EVENTS (default 50,000), BENCH_RUNS (default 3), BENCH_MODES (off,on100,on10),
- * BENCH_TRACE_ENV (JSON: extra variables for the traced modes).
+ * BENCH_TRACE_ENV (JSON: extra variables for the traced modes), BENCH_VARIANTS (JSON: more
+ * builds, this one's child with extra variables, e.g. `{"semi4":{"NODE_OPTIONS":"--max-semi-space-size=4"}}`).
  */
 import path from 'node:path';
 import { fmt, startBenchPostgres } from './env.js';
@@ -40,7 +41,8 @@ const modeEnv: Record<string, { env: Record<string, string>; every: number }> = 
   on100: { env: traced('parentbased_always_on'), every: 1 },
   on10: { env: traced('parentbased_traceidratio', '0.1'), every: 10 },
 };
-const builds: { name: string; child?: string }[] = [{ name: 'new' }];
+const variants = JSON.parse(process.env['BENCH_VARIANTS'] ?? '{}') as Record<string, Record<string, string>>;
+const builds: { name: string; child?: string; env?: Record<string, string> }[] = [{ name: 'new' }, ...Object.entries(variants).map(([name, env]) => ({ name, env }))];
 if (BASE) builds.unshift({ name: 'base', child: path.join(BASE, 'apps', 'wordloom', 'dist', 'bench', 'drainChild.js') });
 const runs = builds.flatMap((b) => MODES.map((m) => ({ b, m })));
 const out = new Map<string, { rate: number[]; cpu: number[]; rss: number[]; spans: number[] }>();
@@ -50,7 +52,7 @@ try {
       const { b, m } = runs[(k + rep) % runs.length]!;
       const mode = modeEnv[m]!;
       rx.reset();
-      const r = await drain(p, N, 1, {}, { ...mode.env, ...(b.child ? { BENCH_CHILD: b.child } : {}) }, mode.every);
+      const r = await drain(p, N, 1, {}, { ...mode.env, ...b.env, ...(b.child ? { BENCH_CHILD: b.child } : {}) }, mode.every);
       const spans = m === 'off' ? 0 : [...rx.count().values()].reduce((a, c) => a + c, 0);
       const key = `${b.name} ${m}`;
       const o = out.get(key) ?? { rate: [], cpu: [], rss: [], spans: [] };
@@ -59,7 +61,7 @@ try {
       o.rss.push(r.peakRssMb);
       o.spans.push(spans);
       out.set(key, o);
-      console.log(`  ${key.padEnd(10)} ${fmt(r.perSecond).padStart(8)} events/s  cpu ${fmt((r.workerCpuMs * 1000) / N, 1)} µs/event  rss ${fmt(r.peakRssMb)} MB  spans ${fmt(spans)}`);
+      console.log(`  ${key.padEnd(12)} ${fmt(r.perSecond).padStart(8)} events/s  cpu ${fmt((r.workerCpuMs * 1000) / N, 1)} µs/event  rss ${fmt(r.peakRssMb)} MB  spans ${fmt(spans)}`);
     }
   }
   console.log(`\nmedians of ${RUNS}, ${fmt(N)} events:`);
@@ -68,7 +70,7 @@ try {
     for (const m of MODES) {
       const o = out.get(`${b.name} ${m}`)!;
       const ratio = off ? median(o.rate) / median(off.rate) : NaN;
-      console.log(`  ${`${b.name} ${m}`.padEnd(10)} ${fmt(median(o.rate)).padStart(8)} events/s  ratio ${ratio.toFixed(2)}  cpu ${fmt(median(o.cpu), 1)} µs/event  rss max ${fmt(Math.max(...o.rss))} MB  spans ${fmt(median(o.spans))}`);
+      console.log(`  ${`${b.name} ${m}`.padEnd(12)} ${fmt(median(o.rate)).padStart(8)} events/s  ratio ${ratio.toFixed(2)}  cpu ${fmt(median(o.cpu), 1)} µs/event  rss max ${fmt(Math.max(...o.rss))} MB  spans ${fmt(median(o.spans))}`);
     }
   }
 } finally {
