@@ -3,7 +3,8 @@
  * sdkSpans.ts) to the OTLP/HTTP endpoint the SDK's own exporter would use, batched the way the
  * SDK's BatchSpanProcessor batches (schedule delay, max export batch size, bounded queue that
  * drops and counts when full), one export in flight, up to MAX_CONCURRENT_EXPORTS full batches
- * when they pile up (docs/decisions/0014-worker-tracing-cost.md). It honours what the stock exporter
+ * when they pile up (docs/decisions/0014-worker-tracing-cost.md), each request taking up to
+ * `backlogExportBatchSize` spans of a backlog (decision 0015). It honours what the stock exporter
  * honours: config.ts (variables, TLS), transport.ts (one POST), retry.ts (the retry policy),
  * response.ts (partial success). Its own requests are never traced.
  */
