@@ -12,17 +12,17 @@
  * 0.18 with the fast settings of its performance docs, LISTEN/NOTIFY), `pgboss` (pg-boss 12
  * work() with batch fetch, LISTEN/NOTIFY wake-up and burst mode).
  * BENCH_TRACING=1 starts the real OpenTelemetry SDK as the worker process does
- * (src/cli/telemetry.ts, configured by the OTEL_* variables the parent sets).
+ * (src/cli/workerTelemetry.ts, configured by the OTEL_* variables the parent sets).
  */
 import { peakRssMb } from './env.js';
 
 const tracing = process.env['BENCH_TRACING'] === '1';
 /** The worker's `eventSpans` option, as dist/src/cli/worker.js passes it (the fast path of decision 0007). */
 let eventSpans: import('@loomtrace/otlp').EventSpanExporter | undefined;
+let stopTelemetry = async (): Promise<void> => undefined;
 if (tracing) {
-  const { fastEventSpans, startTelemetry } = await import('../src/cli/telemetry.js');
-  startTelemetry('bench-worker');
-  eventSpans = fastEventSpans();
+  const { startWorkerTelemetry } = await import('../src/cli/workerTelemetry.js');
+  ({ eventSpans, stop: stopTelemetry } = await startWorkerTelemetry('bench-worker'));
 }
 
 const [system, url] = process.argv.slice(2) as [string, string];
@@ -159,10 +159,7 @@ process.on('message', (m: { type: string }) => {
     void (async () => {
       clearInterval(progress);
       await end();
-      if (tracing) {
-        const { stopTelemetry } = await import('../src/cli/telemetry.js');
-        await stopTelemetry();
-      }
+      await stopTelemetry();
       const cpu = process.cpuUsage(cpuAtGo);
       send({ type: 'stopped', seen, rssMb: peakRssMb(process.pid), cpuMs: (cpu.user + cpu.system) / 1000 });
       process.disconnect?.();

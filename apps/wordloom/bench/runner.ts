@@ -7,6 +7,7 @@ import path from 'node:path';
 import { CostProbe, type CostDelta } from './cost.js';
 import { DIST, epochMs, sleep } from './env.js';
 import type { Producer, SystemName } from './systems.js';
+import { WORKER_NODE_FLAGS } from '../src/cli/workerFlags.js';
 
 const CHILD = path.join(DIST, 'bench', 'drainChild.js');
 
@@ -20,11 +21,14 @@ interface Child {
 }
 
 function startChild(system: SystemName, url: string, opts: Record<string, number>, env: Record<string, string>): Child {
-  const proc = fork(CHILD, [system, url], {
+  // BENCH_CHILD (in `env`) runs another build's drainChild.js: bench/traceAb.ts compares two builds.
+  const proc = fork(env['BENCH_CHILD'] ?? CHILD, [system, url], {
     env: { ...process.env, BENCH_OPTS: JSON.stringify(opts), ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" profiles the worker processes.
-    execArgv: (process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean),
+    // loomtrace's worker runs with the flags npm start gives it (src/cli/workerFlags.ts); another
+    // build's child (BENCH_CHILD: traceAb.ts's base, from before those flags) as it ran then.
+    execArgv: [...(system === 'loomtrace' && !env['BENCH_CHILD'] ? WORKER_NODE_FLAGS : []), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)],
   });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   const got = new Map<string, Record<string, unknown>>();

@@ -49,6 +49,14 @@ export interface TlsMaterial {
   key?: Buffer | undefined;
 }
 
+/**
+ * Spans per export request with a backlog, when OTEL_BSP_MAX_EXPORT_BATCH_SIZE is not set: a
+ * request's cost is mostly per request (headers, the kernel's copy, the receiver's round
+ * trip), so a worker draining a backlog at 100 % sends ~1.5 MB requests rather than 512-span
+ * ones (decision 0016).
+ */
+export const BACKLOG_EXPORT_BATCH_SIZE = 4096;
+
 export interface EventSpanExporterOptions {
   url: string;
   headers: Record<string, string>;
@@ -59,6 +67,14 @@ export interface EventSpanExporterOptions {
   scheduledDelayMs: number;
   maxExportBatchSize: number;
   maxQueueSize: number;
+  /**
+   * Spans one export may carry when more than a full batch is queued (a backlog): an export
+   * still starts once `maxExportBatchSize` spans are queued, and takes up to this many.
+   * Default: `maxExportBatchSize`. From the environment: BACKLOG_EXPORT_BATCH_SIZE when
+   * OTEL_BSP_MAX_EXPORT_BATCH_SIZE is not set, that value when it is
+   * (docs/decisions/0016-worker-export-batches-and-memory.md).
+   */
+  backlogExportBatchSize?: number | undefined;
   /** Trusted roots and client certificate for an https endpoint. */
   tls?: TlsMaterial | undefined;
   /** Where failures and partial successes are logged (never span content). Default: the OpenTelemetry diag logger. */
@@ -231,5 +247,7 @@ export function eventSpanExporterOptionsFromEnv(env: Env = process.env, logger?:
     scheduledDelayMs: envNumber(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000),
     maxExportBatchSize: Math.max(1, envNumber(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512)),
     maxQueueSize: Math.max(1, envNumber(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048)),
+    // The user's batch size is a cap; ours (the SDK's 512) only says when to send.
+    ...(str(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE') === undefined ? { backlogExportBatchSize: BACKLOG_EXPORT_BATCH_SIZE } : {}),
   };
 }

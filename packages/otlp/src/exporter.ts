@@ -3,7 +3,8 @@
  * sdkSpans.ts) to the OTLP/HTTP endpoint the SDK's own exporter would use, batched the way the
  * SDK's BatchSpanProcessor batches (schedule delay, max export batch size, bounded queue that
  * drops and counts when full), one export in flight, up to MAX_CONCURRENT_EXPORTS full batches
- * when they pile up (docs/decisions/0014-worker-tracing-cost.md). It honours what the stock exporter
+ * when they pile up (docs/decisions/0014-worker-tracing-cost.md), each request taking up to
+ * `backlogExportBatchSize` spans of a backlog (decision 0016). It honours what the stock exporter
  * honours: config.ts (variables, TLS), transport.ts (one POST), retry.ts (the retry policy),
  * response.ts (partial success). Its own requests are never traced.
  */
@@ -22,7 +23,7 @@ import { HttpTransport } from './transport.js';
 
 export type { ResourceLike, ScopeLike, SpanOrigin } from './envelope.js';
 export type { EventSpanExporterOptions, OtlpHttpProtocol, TlsMaterial } from './config.js';
-export { eventSpanExporterOptionsFromEnv, tracesUrlFromEnv, USER_AGENT } from './config.js';
+export { BACKLOG_EXPORT_BATCH_SIZE, eventSpanExporterOptionsFromEnv, tracesUrlFromEnv, USER_AGENT } from './config.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -53,6 +54,8 @@ export class EventSpanExporter {
   private readonly retry: RetryPolicy;
   private readonly transport: HttpTransport;
   private readonly maxExportBatchSize: number;
+  /** What one export takes at most: maxExportBatchSize, or more with a backlog when the user did not set it. */
+  private readonly takeMax: number;
   private queue: Group[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -66,6 +69,7 @@ export class EventSpanExporter {
     this.opts = options;
     this.log = options.logger ?? diagLogger;
     this.maxExportBatchSize = Math.min(options.maxExportBatchSize, options.maxQueueSize);
+    this.takeMax = Math.min(Math.max(this.maxExportBatchSize, options.backlogExportBatchSize ?? 0), options.maxQueueSize);
     const s = STOCK_RETRY_POLICY;
     this.retry = {
       maxRetries: options.maxRetries ?? s.maxRetries,
@@ -168,7 +172,7 @@ export class EventSpanExporter {
   private takeBatch(): { groups: Group[]; count: number } {
     const groups: Group[] = [];
     let count = 0;
-    const max = this.maxExportBatchSize;
+    const max = this.takeMax;
     while (this.queue.length > 0 && count < max) {
       const g = this.queue[0]!;
       const taken: Group = { origin: g.origin, parts: [], count: 0 };

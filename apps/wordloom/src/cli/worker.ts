@@ -1,7 +1,7 @@
 /** The worker process: `node dist/src/cli/worker.js` (DATABASE_URL required). */
-import { fastEventSpans, startTelemetry, stopTelemetry } from './telemetry.js';
+import { startWorkerTelemetry } from './workerTelemetry.js';
 
-startTelemetry('wordloom-worker');
+const telemetry = await startWorkerTelemetry('wordloom-worker');
 const { startMetrics, stopMetrics, startWorkerOps, loadOpsConfig } = await import('./metrics.js');
 const ops = loadOpsConfig();
 startMetrics(ops.serviceName ?? 'wordloom-worker');
@@ -46,7 +46,7 @@ const worker = new OutboxWorker({
   shutdownGraceMs: w.shutdownGraceMs,
   presence: w.presence,
   logger,
-  eventSpans: fastEventSpans(),
+  eventSpans: telemetry.eventSpans,
 });
 await worker.start();
 const workerOps = await startWorkerOps({ pool, sink, projection: SEARCH_PROJECTION, ops, logger });
@@ -61,7 +61,7 @@ async function shutdown(signal: string) {
   await sink.close?.();
   await pool.end();
   await stopMetrics();
-  await stopTelemetry();
+  await telemetry.stop();
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { portFree } from '../../src/db/embedded.js';
+import { WORKER_NODE_FLAGS } from '../../src/cli/workerFlags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli, where the process entry points are compiled. */
@@ -21,7 +22,7 @@ export interface Proc {
 
 export function startProcess(name: string, script: string, env: Record<string, string>): Proc {
   // BENCH_CHILD_ARGS: node flags for the benchmarks' processes (e.g. --cpu-prof), as bench/runner.ts takes them.
-  const flags = (process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean);
+  const flags = [...(script === 'worker.js' ? WORKER_NODE_FLAGS : []), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)];
   const proc = spawn(process.execPath, [...flags, path.join(CLI_DIR, script)], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,10 +1,16 @@
 /**
  * Adapters from the two official clients to `ClusterClient`. Both are created with their own
  * retries off (the outbox retries per item) and a request timeout.
+ *
+ * Each client is loaded when the first one is made, not with this module: a worker writing to
+ * the Postgres index never loads either (together ~33 MB of RSS; decision 0016).
  */
-import { Client as EsClient } from '@elastic/elasticsearch';
-import { Client as OsClient } from '@opensearch-project/opensearch';
+import { createRequire } from 'node:module';
 import type { ClusterClient } from './sink.js';
+
+const load = createRequire(import.meta.url);
+type EsModule = typeof import('@elastic/elasticsearch');
+type OsModule = typeof import('@opensearch-project/opensearch');
 
 export interface ClusterClientOptions {
   url: string;
@@ -13,6 +19,7 @@ export interface ClusterClientOptions {
 }
 
 export function elasticsearchClient(o: ClusterClientOptions): ClusterClient {
+  const { Client: EsClient } = load('@elastic/elasticsearch') as EsModule;
   const client = new EsClient({ node: o.url, maxRetries: 0, requestTimeout: o.requestTimeoutMs ?? 30_000 });
   return {
     system: 'elasticsearch',
@@ -58,6 +65,7 @@ async function abortable<R extends { statusCode?: number | null; headers?: unkno
 }
 
 export function opensearchClient(o: ClusterClientOptions): ClusterClient {
+  const { Client: OsClient } = load('@opensearch-project/opensearch') as OsModule;
   const client = new OsClient({ node: o.url, maxRetries: 0, requestTimeout: o.requestTimeoutMs ?? 30_000 });
   return {
     system: 'opensearch',
