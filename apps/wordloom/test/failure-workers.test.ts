@@ -72,7 +72,9 @@ describe('failure semantics: worker processes', () => {
       // 10% of the (root) traces: enough spans to find the reclaims, few enough for 2 cores.
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
       OTEL_TRACES_SAMPLER_ARG: '0.1',
-      WORKER_LEASE_MS: '2000',
+      // Long enough that k2's leases cannot expire before its gone session is noticed, even on a
+      // loaded machine: the reclaims must say `worker_gone` (decision 0011), not `lease_expired`.
+      WORKER_LEASE_MS: '15000',
       WORKER_BATCH_SIZE: '100',
       WORKER_CONCURRENCY: '2',
       // Every bulk write takes 150 ms longer, so each worker always holds batches; k2's take 5 s,
