@@ -5,16 +5,15 @@
  * lease token until the backlog is gone, and parse every claimed row as the worker would.
  * `node dist/bench/claimShapeAb.js` (BENCH_EVENTS, default 100000; BENCH_RUNS, default 3).
  *
- * - `columns`: the claim as it is: each event as 20 columns, parsed by the driver's type parsers
- *   field by field (jsonb → JSON.parse, int8 → string, float8 → number, bool).
- * - `row-json`: each event as one `json_build_array(…)::text` field, one JSON.parse per row.
- * - `batch-json`: the whole batch as one `json_agg(…)::text`, one JSON.parse per batch.
- * - `ctid`: `columns`, with the queue rows deleted by the ctid the locking scan found instead
- *   of by id (no second probe of the queue's primary key per event).
- * - `float-epoch`: `columns`, with the epoch times read by `date_part` (float8) rather than
- *   `extract` (numeric, then cast).
- * - `ctid-async`: `ctid`, with the claim's own commit not waiting for its WAL flush
- *   (`set_config('synchronous_commit', 'off', true)` in the statement).
+ * - `current`: the claim as it is: each event as 20 columns, parsed by the driver's type parsers
+ *   field by field (jsonb → JSON.parse, float8 → number, bool); the locked queue rows deleted
+ *   by ctid; its commit not waiting for the WAL flush (decision 0015).
+ * - `by-id`: the claim before decision 0015: the queue rows deleted by id (a second probe of the
+ *   queue's primary key per event), the commit waiting for its flush.
+ * - `ctid-sync`: `current` with the commit waiting for its flush (what the ctid alone gives).
+ * - `row-json`: `current`, each event as one `json_build_array(…)::text` field, one JSON.parse
+ *   per row.
+ * - `batch-json`: `current`, the whole batch as one `json_agg(…)::text`, one JSON.parse.
  *
  * Prints events/s, this process's CPU per event, Postgres CPU and WAL bytes per event, medians.
  */
@@ -37,7 +36,7 @@ async function captured(run: (db: never) => Promise<unknown>, rows: unknown[]): 
   return text;
 }
 
-type Variant = 'columns' | 'row-json' | 'batch-json' | 'ctid' | 'float-epoch' | 'ctid-async';
+type Variant = 'current' | 'by-id' | 'ctid-sync' | 'row-json' | 'batch-json';
 
 async function enqueue(pool: Pool, n: number): Promise<void> {
   await inTransaction(pool, async (tx) => {
@@ -79,33 +78,29 @@ const url = await pgh.database('bench_claimshape');
 const pool = createPool({ connectionString: url, max: 4, applicationName: 'bench-claimshape' });
 try {
   await migrateAll(pool);
-  const columns = await captured(
+  const current = await captured(
     (db) => claimEvents(db, { projection: 'search', limit: 1, leaseToken: randomUUID(), owner: 'x', leaseMs: 1, commitTimestamps: true }),
     [],
   );
   const ack = await captured((db) => completeBatch(db, [], randomUUID()), [{ n: 0 }]);
   // The final select list, from its first column to its last alias, as one JSON array instead.
   const list = /select (c\.id::text, c\.event_type[\s\S]*?) as claimed_at_ms\n(\s*)from claimed c join picked p on p\.id = c\.id\n\s*order by c\.id/;
-  const m = list.exec(columns);
+  const m = list.exec(current);
   if (!m) throw new Error('the claim statement changed: update claimShapeAb.ts');
   const fields = m[1]!.replace(/ as \w+/g, '');
-  const variant = (from: string, to: string) => {
-    const t = columns.replace(from, to);
-    if (t === columns) throw new Error(`the claim statement changed (${from}): update claimShapeAb.ts`);
-    return t;
+  const variant = (t: string, from: string, to: string) => {
+    if (!t.includes(from)) throw new Error(`the claim statement changed (${from}): update claimShapeAb.ts`);
+    return t.replace(from, to);
   };
+  const sync = variant(current, ", set_config('synchronous_commit', 'off', true) as async_commit", '');
   const texts: Record<Variant, string> = {
-    columns,
-    'row-json': columns.replace(list, `select json_build_array(${fields})::text as event\n$2from claimed c join picked p on p.id = c.id order by c.id`),
-    'batch-json': columns.replace(list, `select json_agg(json_build_array(${fields}) order by c.id)::text as batch\n$2from claimed c join picked p on p.id = c.id having count(*) > 0`),
-    ctid: variant('where q.id = any(array(\n               select id from', 'where q.ctid = any(array(\n               select ctid from'),
-    'ctid-async': variant('where q.id = any(array(\n               select id from', 'where q.ctid = any(array(\n               select ctid from').replace(
-      'select clock_timestamp() as t',
-      "select clock_timestamp() as t, set_config('synchronous_commit', 'off', true) as sync",
-    ),
-    'float-epoch': columns.replaceAll('extract(epoch from', "date_part('epoch',").replaceAll(')::float8 * 1000', ') * 1000'),
+    current,
+    'by-id': variant(sync, 'where q.ctid = any(array(\n               select ctid from', 'where q.id = any(array(\n               select id from'),
+    'ctid-sync': sync,
+    'row-json': current.replace(list, `select json_build_array(${fields})::text as event\n$2from claimed c join picked p on p.id = c.id order by c.id`),
+    'batch-json': current.replace(list, `select json_agg(json_build_array(${fields}) order by c.id)::text as batch\n$2from claimed c join picked p on p.id = c.id having count(*) > 0`),
   };
-  const variants = (process.env['BENCH_VARIANTS']?.split(',') ?? ['columns', 'row-json', 'batch-json', 'ctid', 'float-epoch']) as Variant[];
+  const variants = (process.env['BENCH_VARIANTS']?.split(',') ?? ['by-id', 'ctid-sync', 'current', 'row-json', 'batch-json']) as Variant[];
   const res = Object.fromEntries(variants.map((v) => [v, { rate: [] as number[], cpu: [] as number[], pgCpu: [] as number[], wal: [] as number[] }]));
   const probe = new CostProbe(url, !process.env['DATABASE_URL']);
   await probe.open();
@@ -136,11 +131,11 @@ try {
   }
   for (const c of clients) await c.end();
   await probe.close();
-  const base = median(res['columns']!.rate);
+  const base = median(res[variants[0]!]!.rate);
   console.log(`\nclaim → ack alone, ${fmt(N)} events, batch ${BATCH}, 2 connections, median of ${RUNS} (alternated):`);
   for (const v of variants) {
     const r = res[v]!;
-    console.log(`  ${v.padEnd(12)} ${fmt(median(r.rate)).padStart(8)} events/s (${fmt(median(r.rate) / base, 2)}× columns), client CPU ${fmt(median(r.cpu), 1)} µs/event, Postgres CPU ${fmt(median(r.pgCpu), 1)} µs/event, ${fmt(median(r.wal))} WAL B/event`);
+    console.log(`  ${v.padEnd(12)} ${fmt(median(r.rate)).padStart(8)} events/s (${fmt(median(r.rate) / base, 2)}× ${variants[0]}), client CPU ${fmt(median(r.cpu), 1)} µs/event, Postgres CPU ${fmt(median(r.pgCpu), 1)} µs/event, ${fmt(median(r.wal))} WAL B/event`);
   }
 } finally {
   await pool.end();
