@@ -7,10 +7,11 @@
  *
  * - `current`: the claim as it is: each event as 20 columns, parsed by the driver's type parsers
  *   field by field (jsonb → JSON.parse, float8 → number, bool); the locked queue rows deleted
- *   by ctid; its commit not waiting for the WAL flush (decision 0015).
+ *   by ctid (decision 0015).
  * - `by-id`: the claim before decision 0015: the queue rows deleted by id (a second probe of the
- *   queue's primary key per event), the commit waiting for its flush.
- * - `ctid-sync`: `current` with the commit waiting for its flush (what the ctid alone gives).
+ *   queue's primary key per event).
+ * - `async`: `current` with the claim's commit not waiting for its WAL flush
+ *   (`set_config('synchronous_commit', 'off', true)` in the statement; measured, not adopted).
  * - `row-json`: `current`, each event as one `json_build_array(…)::text` field, one JSON.parse
  *   per row.
  * - `batch-json`: `current`, the whole batch as one `json_agg(…)::text`, one JSON.parse.
@@ -36,7 +37,7 @@ async function captured(run: (db: never) => Promise<unknown>, rows: unknown[]): 
   return text;
 }
 
-type Variant = 'current' | 'by-id' | 'ctid-sync' | 'row-json' | 'batch-json';
+type Variant = 'current' | 'by-id' | 'async' | 'row-json' | 'batch-json';
 
 async function enqueue(pool: Pool, n: number): Promise<void> {
   await inTransaction(pool, async (tx) => {
@@ -92,15 +93,14 @@ try {
     if (!t.includes(from)) throw new Error(`the claim statement changed (${from}): update claimShapeAb.ts`);
     return t.replace(from, to);
   };
-  const sync = variant(current, ", set_config('synchronous_commit', 'off', true) as async_commit", '');
   const texts: Record<Variant, string> = {
     current,
-    'by-id': variant(sync, 'where q.ctid = any(array(\n               select ctid from', 'where q.id = any(array(\n               select id from'),
-    'ctid-sync': sync,
+    'by-id': variant(current, 'where q.ctid = any(array(\n               select ctid from', 'where q.id = any(array(\n               select id from'),
+    async: variant(current, 'select clock_timestamp() as t', "select clock_timestamp() as t, set_config('synchronous_commit', 'off', true) as async_commit"),
     'row-json': current.replace(list, `select json_build_array(${fields})::text as event\n$2from claimed c join picked p on p.id = c.id order by c.id`),
     'batch-json': current.replace(list, `select json_agg(json_build_array(${fields}) order by c.id)::text as batch\n$2from claimed c join picked p on p.id = c.id having count(*) > 0`),
   };
-  const variants = (process.env['BENCH_VARIANTS']?.split(',') ?? ['by-id', 'ctid-sync', 'current', 'row-json', 'batch-json']) as Variant[];
+  const variants = (process.env['BENCH_VARIANTS']?.split(',') ?? ['by-id', 'current', 'async', 'row-json', 'batch-json']) as Variant[];
   const res = Object.fromEntries(variants.map((v) => [v, { rate: [] as number[], cpu: [] as number[], pgCpu: [] as number[], wal: [] as number[] }]));
   const probe = new CostProbe(url, !process.env['DATABASE_URL']);
   await probe.open();

@@ -55,10 +55,8 @@ function claimSql(commitTimestamps: boolean): string {
                   for update skip locked))
       returning q.id, ${committed} as committed_at
     ), at as (
-      -- One clock reading for the whole batch. The claim's own commit does not wait for its WAL
-      -- flush (decision 0015): a claim lost in a server crash leaves its events queued, as if
-      -- never claimed; the attempt's end, which waits, flushes the claim's WAL before its own.
-      select clock_timestamp() as t, set_config('synchronous_commit', 'off', true) as async_commit
+      -- One clock reading for the whole batch.
+      select clock_timestamp() as t
     ), claimed as (
       -- The outbox rows are read, not written: the lease is the batch's lease row alone, and
       -- the attempt number is the finished attempts + 1 (decision 0013).
