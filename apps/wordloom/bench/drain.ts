@@ -29,6 +29,11 @@ try {
     const r = await drain(p, N, PROCS, OPTS);
     rates.push(r.perSecond);
     console.log(`run ${i + 1}: ${fmt(N)} events in ${fmt(r.ms)} ms = ${fmt(r.perSecond)} events/s (worker peak RSS ${fmt(r.peakRssMb)} MB)`);
+    // Where the time went, per event: the worker processes' CPU, Postgres's CPU and WAL.
+    const perEvent = (ms: number | undefined) => (ms === undefined ? 'n/a' : ((ms * 1000) / N).toFixed(1));
+    console.log(
+      `  per event: worker CPU ${perEvent(r.workerCpuMs)} µs, Postgres CPU ${perEvent(r.cost.pgCpuMs)} µs, WAL ${(r.cost.walBytes / N).toFixed(0)} B, statements per 1,000 ${r.cost.statements === undefined ? 'n/a' : ((r.cost.statements * 1000) / N).toFixed(1)}`,
+    );
   }
   await p.close();
   const m = median(rates);

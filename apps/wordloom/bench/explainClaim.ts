@@ -35,7 +35,7 @@ try {
       const { rows: plan } = await pool.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${text}`, values);
       console.log(`--- ${label}\n${plan.map((r) => r['QUERY PLAN']).join('\n').replace(/\{[0-9,]{200,}\}/g, '{…ids…}')}`);
     };
-    await show('claim (prepared, generic plan)', `execute loomtrace_claim_ct('search', ${batch}, '${randomUUID()}', 'explain', 30000)`, []);
+    await show('claim (prepared, generic plan)', `execute loomtrace_claim_ct('search', ${batch}, '${randomUUID()}', 'explain', 30000, null)`, []);
     // The ack of a fully successful batch, by its lease token: completeBatch's own statement.
     await show('ack by lease token', await ackText(), [token]);
   }

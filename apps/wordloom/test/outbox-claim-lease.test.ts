@@ -136,4 +136,42 @@ describe('claim in the lease row', () => {
       await db.drop();
     }
   });
+
+  it('two claims at once take disjoint batches, oldest first, and delete exactly the queue rows they locked (by ctid)', async () => {
+    const db = await freshDatabase('claim_lease_async_ctid', { max: 4 });
+    const a = await db.pool.connect();
+    const b = await db.pool.connect();
+    try {
+      const ids = await enqueueMany(db.pool, Array.from({ length: 30 }, (_, i) => event(i)));
+      // Two claims at once, each in an open transaction: the second skips the rows the first locked.
+      await a.query('begin');
+      await b.query('begin');
+      const ta = randomUUID();
+      const tb = randomUUID();
+      const first = await claimEvents(a, { projection: 'search', limit: 10, leaseToken: ta, owner: 'wa', leaseMs: 30_000, commitTimestamps: false });
+      const second = await claimEvents(b, { projection: 'search', limit: 10, leaseToken: tb, owner: 'wb', leaseMs: 30_000, commitTimestamps: false });
+      await a.query('commit');
+      await b.query('commit');
+      const got = [...first, ...second].map((r) => r[0]);
+      assert.equal(first.length, 10);
+      assert.equal(second.length, 10);
+      assert.equal(new Set(got).size, 20, 'no event in both batches');
+      assert.deepEqual(got, ids.slice(0, 20), 'oldest first, the second claim after the rows the first locked');
+      const { rows: queued } = await db.pool.query<{ id: string }>('select id::text from loomtrace.outbox_queue order by id');
+      assert.deepEqual(queued.map((r) => r.id), ids.slice(20), 'exactly the claimed rows left the queue');
+      const { rows: leases } = await db.pool.query<{ owner: string; ids: string[] }>('select owner, event_ids::text[] as ids from loomtrace.outbox_leases order by owner');
+      assert.deepEqual(leases, [
+        { owner: 'wa', ids: first.map((r) => r[0]) },
+        { owner: 'wb', ids: second.map((r) => r[0]) },
+      ]);
+      // An autocommit claim (what the worker sends) takes the rest.
+      const third = await claimEvents(a, { projection: 'search', limit: 10, leaseToken: randomUUID(), owner: 'wa', leaseMs: 30_000, commitTimestamps: false });
+      assert.deepEqual(third.map((r) => r[0]), ids.slice(20));
+      assert.equal((await completeBatch(db.pool, first.map((r) => r[0]), ta)).size, 10, 'the ack by token still finds its batch');
+    } finally {
+      a.release();
+      b.release();
+      await db.drop();
+    }
+  });
 });

@@ -79,17 +79,27 @@ export class OutboxMetrics {
   recordBatch(events: readonly OutboxEvent[], outcomes: readonly ItemOutcome[], settled: readonly Settled[], writeMs: number, ackEndMs: number): void {
     const projection = this.projection;
     this.writeDuration.record(Math.max(0, writeMs) / 1000, { projection, sink: this.system });
+    // Counted per outcome and added once per batch (not once per event: the SDK hashes the
+    // attributes of every call).
+    let written = 0;
+    let lost = 0;
+    let others: Map<string, number> | undefined;
+    const lagAttributes = { projection };
     for (let i = 0; i < events.length; i++) {
       const o = outcomes[i];
       const s = settled[i];
       if (!o || !s) continue;
       const outcome = s.outcome === 'done' ? (o.kind === 'stale' ? 'stale' : 'written') : s.outcome;
-      this.processed.add(1, { projection, outcome });
-      if (s.outcome === 'lost') this.staleAcks.add(1, { projection });
+      if (outcome === 'written') written++;
+      else (others ??= new Map()).set(outcome, (others.get(outcome) ?? 0) + 1);
+      if (s.outcome === 'lost') lost++;
       else if (s.outcome === 'retry' && (o.kind === 'retry' || o.kind === 'fail')) this.retried.add(1, { projection, reason: boundedReason(o.reason) });
       else if (s.outcome === 'dead' && (o.kind === 'retry' || o.kind === 'fail')) this.dead.add(1, { projection, reason: boundedReason(o.reason) });
-      else if (s.outcome === 'done' && events[i]!.attempt === 1) this.lag.record(Math.max(0, ackEndMs - events[i]!.readyAtMs) / 1000, { projection });
+      else if (s.outcome === 'done' && events[i]!.attempt === 1) this.lag.record(Math.max(0, ackEndMs - events[i]!.readyAtMs) / 1000, lagAttributes);
     }
+    if (written > 0) this.processed.add(written, { projection, outcome: 'written' });
+    if (others) for (const [outcome, n] of others) this.processed.add(n, { projection, outcome });
+    if (lost > 0) this.staleAcks.add(lost, { projection });
   }
 
   /** A reclaim sweep: `n` events put back in the queue, `deadLettered` out of attempts (reason lease_expired). */

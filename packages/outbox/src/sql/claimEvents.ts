@@ -31,7 +31,8 @@ export type ClaimRow = [
 
 /**
  * The claim: due events of one projection, oldest first, taken out of `outbox_queue` (rows
- * another worker is claiming right now are skipped) and named by one new `outbox_leases` row
+ * another worker is claiming right now are skipped; the locked rows are deleted by the ctid the
+ * locking scan found, not looked up again by id) and named by one new `outbox_leases` row
  * (fresh token, owner, expiry), in one statement. The outbox rows are only read: the statement
  * that ends the attempt writes it into them, once (decision 0013). Only an outbox row still
  * `pending` is claimed, so a stray queue row (an operator's UPDATE that took an event out of
@@ -46,8 +47,8 @@ function claimSql(commitTimestamps: boolean): string {
   const committed = commitTimestamps ? 'pg_xact_commit_timestamp(q.xmin)' : 'null::timestamptz';
   return `with picked as (
       delete from loomtrace.outbox_queue q
-       where q.id = any(array(
-               select id from loomtrace.outbox_queue
+       where q.ctid = any(array(
+               select ctid from loomtrace.outbox_queue
                 where projection = $1 and run_at <= clock_timestamp()
                 order by run_at, id
                 limit $2
@@ -71,7 +72,7 @@ function claimSql(commitTimestamps: boolean): string {
         from claimed
       having count(*) > 0
     )
-    select c.id, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version::float8,
+    select c.id::text, c.event_type, c.aggregate_type, c.aggregate_id, c.aggregate_version::float8,
            c.request_id, c.attributes, c.traceparent, c.tracestate, c.payload, c.attempts, c.previous_owner,
            c.previous_token, c.previous_lease_ms, c.last_reason, c.last_delay_ms, c.last_attempt_span,
            extract(epoch from case when c.attempts > 1 then c.run_at
