@@ -19,11 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { claimEvents, completeBatch, insertEvents } from '@loomtrace/outbox/internal';
-import { createPool, inTransaction, type Pool } from '@loomtrace/outbox';
+import { claimEvents, completeBatch } from '@loomtrace/outbox/internal';
+import { createPool } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
-import { CostProbe } from './cost.js';
-import { benchPayload, fmt, median, startBenchPostgres } from './env.js';
+import { runCycleAb } from './cycleAb.js';
+import { startBenchPostgres } from './env.js';
 
 const N = Number(process.env['BENCH_EVENTS'] ?? 100_000);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -46,25 +46,6 @@ async function ackText(): Promise<string> {
 }
 
 type Variant = 'payload' | 'no-payload' | 'payload-after' | 'no-commit-ts';
-
-async function enqueue(pool: Pool, n: number): Promise<void> {
-  await inTransaction(pool, async (tx) => {
-    for (let from = 0; from < n; from += 5_000) {
-      const events = Array.from({ length: Math.min(5_000, n - from) }, (_, k) => ({
-        projection: 'search',
-        eventType: 'block.updated',
-        aggregateType: 'block',
-        aggregateId: `00000000-0000-4000-8000-${String(from + k).padStart(12, '0')}`,
-        aggregateVersion: 2,
-        attributes: { 'loomtrace.library.id': '00000000-0000-4000-8000-000000000002' },
-        requestId: `bench-${from + k}`,
-        payload: benchPayload(from + k),
-      }));
-      await insertEvents(tx, events, events.map(() => ({ traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`, tracestate: null })));
-    }
-    await tx.query('analyze loomtrace.outbox_queue, loomtrace.outbox');
-  });
-}
 
 async function cycle(c: pg.Client, claim: string, ack: string, variant: Variant): Promise<number> {
   let done = 0;
@@ -95,42 +76,7 @@ try {
   };
   if (texts['no-payload'] === full) throw new Error('the claim statement changed: update claimAb.ts');
   const variants: Variant[] = ['payload', 'no-payload', 'payload-after', 'no-commit-ts'];
-  const res = Object.fromEntries(variants.map((v) => [v, { rate: [] as number[], cpu: [] as number[], pgCpu: [] as number[], wal: [] as number[] }]));
-  const probe = new CostProbe(url, !process.env['DATABASE_URL']);
-  await probe.open();
-  const clients = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
-  for (const c of clients) await c.connect();
-  for (let rep = 0; rep < RUNS; rep++) {
-    for (let k = 0; k < variants.length; k++) {
-      const v = variants[(k + rep) % variants.length]!;
-      await pool.query('truncate loomtrace.outbox, loomtrace.outbox_attempts, loomtrace.outbox_queue, loomtrace.outbox_leases');
-      await pool.query('checkpoint');
-      await enqueue(pool, N);
-      const before = await probe.snapshot();
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const counts = await Promise.all(clients.map((c) => cycle(c, texts[v], ack, v)));
-      const ms = performance.now() - t0;
-      const cpu = process.cpuUsage(cpu0);
-      const cost = await probe.since(before);
-      const n = counts.reduce((a, b) => a + b, 0);
-      if (n !== N) throw new Error(`${v}: claimed ${n} of ${N}`);
-      const r = res[v]!;
-      r.rate.push((n * 1000) / ms);
-      r.cpu.push((cpu.user + cpu.system) / n);
-      r.pgCpu.push(((cost.pgCpuMs ?? NaN) * 1000) / n);
-      r.wal.push(cost.walBytes / n);
-      console.log(`  ${v.padEnd(14)} ${fmt((n * 1000) / ms).padStart(8)} events/s, client CPU ${fmt((cpu.user + cpu.system) / n, 1)} µs/event, Postgres CPU ${fmt(((cost.pgCpuMs ?? NaN) * 1000) / n, 1)} µs/event, ${fmt(cost.walBytes / n)} WAL bytes/event`);
-    }
-  }
-  for (const c of clients) await c.end();
-  await probe.close();
-  const base = median(res['payload']!.rate);
-  console.log(`\nclaim → ack alone, ${fmt(N)} events, batch ${BATCH}, 2 connections, median of ${RUNS} (alternated):`);
-  for (const v of variants) {
-    const r = res[v]!;
-    console.log(`  ${v.padEnd(14)} ${fmt(median(r.rate)).padStart(8)} events/s (${fmt(median(r.rate) / base, 2)}× A), client CPU ${fmt(median(r.cpu), 1)} µs/event, Postgres CPU ${fmt(median(r.pgCpu), 1)} µs/event, ${fmt(median(r.wal))} WAL bytes/event`);
-  }
+  await runCycleAb({ url, pool, events: N, runs: RUNS, batch: BATCH, variants, cycle: (c, v) => cycle(c, texts[v], ack, v) });
 } finally {
   await pool.end();
   await pgh.stop();
