@@ -109,11 +109,28 @@ export class OutboxWorker {
     );
   }
 
-  /** Wakes idle lanes (a notification, a test, a producer in the same process). */
+  /**
+   * New work (a notification, a test, a producer in the same process): wakes one idle lane, or,
+   * when every lane is busy, makes the next one to finish claim again at once. One lane, not all:
+   * a change or two would otherwise make every lane claim and all but one find nothing. A lane
+   * that claims a full batch wakes the next (see lane()), so a backlog still gets them all.
+   */
   kick(): void {
     this.kicked = true;
-    for (const w of this.waiters) w();
-    this.waiters.clear();
+    this.wakeOne();
+  }
+
+  private wakeOne(): void {
+    for (const w of this.waiters) {
+      w();
+      return;
+    }
+  }
+
+  /** Wakes every idle lane (stopping; leases taken back from dead workers). */
+  private wakeAll(): void {
+    this.kicked = true;
+    for (const w of [...this.waiters]) w();
   }
 
   /**
@@ -124,7 +141,7 @@ export class OutboxWorker {
     if (!this.running || this.stopping) return;
     this.stopping = true;
     clearTimeout(this.reclaimTimer);
-    this.kick();
+    this.wakeAll();
     const finished = Promise.all(this.lanes).then(() => true);
     const inTime = await Promise.race([finished, sleep(this.options.shutdownGraceMs).then(() => false)]);
     if (!inTime) {
@@ -167,7 +184,7 @@ export class OutboxWorker {
           { worker_id: this.workerId, reclaimed: n, dead_lettered: dead, projection: this.options.projection },
           'reclaimed events with expired leases',
         );
-        this.kick();
+        this.wakeAll();
       }
     } catch (err) {
       this.options.logger.warn({ err: shortMessage(err) }, 'reclaim sweep failed; will try again');
@@ -202,7 +219,9 @@ export class OutboxWorker {
       try {
         const n = await context.with(context.active(), () => this.runBatch());
         failures = 0;
-        if (n < this.options.batchSize) await this.waitForWork();
+        // A full batch: more is likely waiting, bring in an idle lane.
+        if (n >= this.options.batchSize) this.wakeOne();
+        else await this.waitForWork();
       } catch (err) {
         failures++;
         const delay = Math.min(5_000, 50 * 2 ** Math.min(failures, 7));
