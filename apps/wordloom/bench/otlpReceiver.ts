@@ -71,3 +71,22 @@ export async function startReceiver(): Promise<Receiver> {
     }),
   };
 }
+
+/**
+ * The traced drain's worker environment (bench/suite.ts's tracing section, bench/traceAb.ts): the
+ * real SDK exporting OTLP/protobuf to `receiverUrl` with `sampler`. The queue is big enough that
+ * no span is dropped at this rate (the receiver's count proves it).
+ */
+export function tracedDrainEnv(receiverUrl: string, sampler: string, arg?: string): Record<string, string> {
+  return {
+    BENCH_TRACING: '1',
+    OTEL_SERVICE_NAME: 'bench-worker',
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_TRACES_SAMPLER: sampler,
+    ...(arg ? { OTEL_TRACES_SAMPLER_ARG: arg } : {}),
+    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+  };
+}

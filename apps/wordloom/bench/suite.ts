@@ -9,7 +9,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { apiThroughput, endToEnd, type ApiResult, type E2eResult } from './e2e.js';
 import { ROOT, fmt, percentile, startBenchPostgres } from './env.js';
-import { startReceiver } from './otlpReceiver.js';
+import { startReceiver, tracedDrainEnv } from './otlpReceiver.js';
 import { drain, pickupLatency, type DrainResult } from './runner.js';
 import { renderReport, type PerEvent, type Report } from './report.js';
 import { LABEL, SYSTEMS, producer, type Producer, type SystemName } from './systems.js';
@@ -91,19 +91,7 @@ try {
   if (want('tracing')) {
     log(`\n## Tracing cost: loomtrace drain, 1 worker process, real SDK + OTLP/protobuf exporter to a local receiver`);
     const rx = await startReceiver();
-    const traced = (sampler: string, arg?: string): Record<string, string> => ({
-      BENCH_TRACING: '1',
-      OTEL_SERVICE_NAME: 'bench-worker',
-      OTEL_TRACES_EXPORTER: 'otlp',
-      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-      OTEL_TRACES_SAMPLER: sampler,
-      ...(arg ? { OTEL_TRACES_SAMPLER_ARG: arg } : {}),
-      // The queue big enough that no span is dropped at this rate (the receiver's count proves
-      // it); export batches stay at the default 512 so serializing one never stalls the loop long.
-      OTEL_BSP_MAX_QUEUE_SIZE: '65536',
-      OTEL_BSP_SCHEDULE_DELAY: '200',
-    });
+    const traced = (sampler: string, arg?: string) => tracedDrainEnv(rx.url, sampler, arg);
     const modes = [
       { key: 'off', env: {} as Record<string, string>, every: 1 },
       { key: 'on100', env: traced('parentbased_always_on'), every: 1 },

@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { fmt, startBenchPostgres } from './env.js';
-import { startReceiver } from './otlpReceiver.js';
+import { startReceiver, tracedDrainEnv } from './otlpReceiver.js';
 import { drain } from './runner.js';
 import { producer } from './systems.js';
 
@@ -24,18 +24,7 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length
 const pgh = await startBenchPostgres((s) => console.log(s));
 const rx = await startReceiver();
 const p = await producer('loomtrace', await pgh.database('bench_loomtrace'));
-const traced = (sampler: string, arg?: string): Record<string, string> => ({
-  BENCH_TRACING: '1',
-  OTEL_SERVICE_NAME: 'bench-worker',
-  OTEL_TRACES_EXPORTER: 'otlp',
-  OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-  OTEL_TRACES_SAMPLER: sampler,
-  ...(arg ? { OTEL_TRACES_SAMPLER_ARG: arg } : {}),
-  OTEL_BSP_MAX_QUEUE_SIZE: '65536',
-  OTEL_BSP_SCHEDULE_DELAY: '200',
-  ...extra,
-});
+const traced = (sampler: string, arg?: string): Record<string, string> => ({ ...tracedDrainEnv(rx.url, sampler, arg), ...extra });
 const modeEnv: Record<string, { env: Record<string, string>; every: number }> = {
   off: { env: {}, every: 1 },
   on100: { env: traced('parentbased_always_on'), every: 1 },

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { blockEvent } from './support/events.js';
 import { until } from './support/wait.js';
 import { enqueueMany, migrate, migrationsDir, OutboxWorker, runMigrations, WRITTEN } from '@loomtrace/outbox';
-import type { EnqueueInput, OutboxEvent, Sink } from '@loomtrace/outbox';
+import type { OutboxEvent, Sink } from '@loomtrace/outbox';
 import { claimEvents, completeBatch, failEvents, reclaimExpired, releaseEvents, renewLease } from '@loomtrace/outbox/internal';
 
 /**
@@ -16,14 +17,7 @@ import { claimEvents, completeBatch, failEvents, reclaimExpired, releaseEvents, 
  * `loomtrace.outbox_current` shows a leased event as claimed.
  */
 
-const event = (i: number): EnqueueInput => ({
-  projection: 'search',
-  eventType: 'block.updated',
-  aggregateType: 'block',
-  aggregateId: randomUUID(),
-  aggregateVersion: i + 1,
-  payload: { i },
-});
+const event = blockEvent;
 
 interface Current {
   state: string;

@@ -1,18 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { createPool, enqueue, enqueueMany, inTransaction, OutboxWorker, WRITTEN, type EnqueueInput, type Pool, type Sink } from '@loomtrace/outbox';
+import { createPool, enqueue, enqueueMany, inTransaction, OutboxWorker, WRITTEN, type Pool, type Sink } from '@loomtrace/outbox';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { blockEvent } from './support/events.js';
 import { sleep, until } from './support/wait.js';
 
-const event = (i: number): EnqueueInput => ({
-  projection: 'search',
-  eventType: 'block.updated',
-  aggregateType: 'block',
-  aggregateId: randomUUID(),
-  aggregateVersion: i + 1,
-  payload: { i },
-});
+const event = blockEvent;
 
 /**
  * How a worker's lanes wake (concurrency 2, real LISTEN/NOTIFY): a notification wakes one idle

@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { blockEvent } from './support/events.js';
 import { until } from './support/wait.js';
 import { createPool } from '@loomtrace/outbox';
 import { migrate, migrationsDir, runMigrations } from '@loomtrace/outbox';
 import { enqueueMany } from '@loomtrace/outbox';
 import { WRITTEN } from '@loomtrace/outbox';
 import type { Sink } from '@loomtrace/outbox';
-import type { EnqueueInput, OutboxEvent } from '@loomtrace/outbox';
+import type { OutboxEvent } from '@loomtrace/outbox';
 import { OutboxWorker } from '@loomtrace/outbox';
 
 /**
@@ -20,14 +21,7 @@ import { OutboxWorker } from '@loomtrace/outbox';
  * itself is updated in place (HOT) by the ack (since decision 0013 the claim leaves it alone).
  */
 
-const event = (i: number): EnqueueInput => ({
-  projection: 'search',
-  eventType: 'block.updated',
-  aggregateType: 'block',
-  aggregateId: randomUUID(),
-  aggregateVersion: i + 1,
-  payload: { i },
-});
+const event = blockEvent;
 
 /** A sink that remembers what it was handed. */
 function recordingSink(): Sink & { seen: string[] } {
