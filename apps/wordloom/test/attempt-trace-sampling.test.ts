@@ -6,7 +6,7 @@ import { isTracingSuppressed } from '@opentelemetry/core';
 import { AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { resetTracingProbe } from '@loomtrace/outbox/internal';
+import { parseStored, resetTracingProbe, storedSampling } from '@loomtrace/outbox/internal';
 import { WRITTEN } from '@loomtrace/outbox';
 import { insertEvents } from '@loomtrace/outbox/internal';
 import type { EnqueueInput, Sink } from '@loomtrace/outbox';
@@ -76,6 +76,39 @@ describe('per-event trace and sampling', () => {
     await provider.shutdown();
     return spans;
   }
+
+  it("a stored context's sampling read without parsing it agrees with the parse, for well-formed and malformed values", () => {
+    const tid = randomBytes(16).toString('hex');
+    const sid = randomBytes(8).toString('hex');
+    const values: (string | null)[] = [
+      null,
+      '',
+      `00-${tid}-${sid}-01`,
+      `00-${tid}-${sid}-00`,
+      `00-${tid}-${sid}-03`,
+      `00-${tid}-${sid}-02`,
+      `00-${tid}-${sid}-ff`,
+      `00-${tid.toUpperCase()}-${sid}-01`,
+      `00-${tid}-${sid.toUpperCase()}-00`,
+      `00-${tid}-${sid}-0F`,
+      `00-${'0'.repeat(32)}-${sid}-01`,
+      `00-${tid}-${'0'.repeat(16)}-00`,
+      `01-${tid}-${sid}-01`,
+      `00-${tid}-${sid}-01-`,
+      `00-${tid}-${sid}-1`,
+      `00_${tid}-${sid}-01`,
+      `00-${tid.slice(0, 31)}g-${sid}-00`,
+      `00-${tid.slice(0, 31)}é-${sid}-00`,
+      `00-${tid}-${sid.slice(0, 15)}z-01`,
+      `00-${tid}-${sid}-0z`,
+    ];
+    for (let k = 0; k < 200; k++) values.push(`00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${randomBytes(1).toString('hex')}`);
+    for (const v of values) {
+      const p = parseStored(v);
+      const expected = p === undefined ? -1 : (p.traceFlags & 1) === 1 ? 1 : 0;
+      assert.equal(storedSampling(v), expected, `storedSampling(${JSON.stringify(v)})`);
+    }
+  });
 
   it('parent-based: sampled-out changes get no span, sampled ones get process, queue wait, claim, write and ack', async () => {
     const events = await enqueueSix();

@@ -4,7 +4,7 @@ import { Kind, Role, clampEnd, spanFlags, type EventSpanSink, type SpanOrigin } 
 import * as sc from './tracing/semconv.js';
 import { suppressedContext, tracer } from './tracing/spans.js';
 import { resetTracingProbe, sdkOrigin, tracingActive, unsampledParentsStayUnsampled } from './tracing/probe.js';
-import { hasWords, parseStored, type StoredParent } from './tracing/storedParent.js';
+import { hasWords, parseStored, storedSampling } from './tracing/storedParent.js';
 import { FastSpan, K, LOCAL_CHILD, REMOTE_CHILD, attrKey, constantsFor, type FastBatch } from './tracing/fastParts.js';
 import type { ItemOutcome } from './outcome.js';
 import type { OutboxEvent } from './types.js';
@@ -79,12 +79,19 @@ export class BatchTrace {
     const active = tracingActive();
     this.processSpans = [];
     const skipUnsampled = active && unsampledParentsStayUnsampled();
-    const stored: (SpanContext | undefined)[] | undefined = skipUnsampled ? events.map((e) => parseStored(e.traceparent)) : undefined;
+    // Each stored context's sampled flag, read without parsing it (decision 0018): an event its
+    // producer sampled out costs this check and nothing else.
+    let sampling: Int8Array | undefined;
+    let quiet = false;
+    if (skipUnsampled) {
+      sampling = new Int8Array(events.length);
+      quiet = true;
+      for (let i = 0; i < events.length; i++) if ((sampling[i] = storedSampling(events[i]!.traceparent)) !== 0) quiet = false;
+    }
     // A quiet batch: every event's producer sampled it out and the sampler follows the parent,
     // so none of its events gets a span. Nothing of it is traced: no batch trace either (it
     // would be linked from no event), and its write and settle statements run with tracing
     // suppressed (the pg instrumentation and the sink's own make no span).
-    const quiet = stored !== undefined && stored.every((p) => p !== undefined && (p.traceFlags & TraceFlags.SAMPLED) === 0);
     this.enabled = active && !quiet;
     if (!this.enabled) {
       this.batchContext = quiet ? suppressedContext(context.active()) : context.active();
@@ -134,19 +141,22 @@ export class BatchTrace {
     const queueWaitName = sc.SpanNames.queueWait(projection);
     const from = exporter && skipUnsampled ? sdkOrigin() : undefined;
     const fastOn = exporter !== undefined && from !== undefined;
+    /** Events whose queue wait the fast path encodes. */
+    let queueWaits: number[] | undefined;
     for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      const parentSc: SpanContext | undefined = stored ? stored[i] : parseStored(e.traceparent);
       // The cheapest path: the producer sampled this change out and the sampler follows it.
-      if (skipUnsampled && parentSc !== undefined && (parentSc.traceFlags & TraceFlags.SAMPLED) === 0) {
+      if (sampling !== undefined && sampling[i] === 0) {
         this.processSpans.push(undefined);
         continue;
       }
+      const e = events[i]!;
+      const parentSc: SpanContext | undefined = parseStored(e.traceparent);
       // A sampled producer and a parent-based sampler: the spans are sampled, encode them
       // directly. An event without a stored context needs the sampler's root decision: SDK path.
       if (fastOn && parentSc !== undefined && hasWords(parentSc)) {
         this.fast ??= this.fastBatch(exporter, from, batchSpan.spanContext());
-        this.processSpans.push(this.fastEvent(this.fast, e, parentSc));
+        this.processSpans.push(new FastSpan(parentSc, e.tracestate ? createTraceState(e.tracestate).serialize() : undefined, e.lastAttemptSpan ? parseStored(e.lastAttemptSpan) : undefined));
+        (queueWaits ??= []).push(i);
         continue;
       }
       const parent = parentSc ? trace.setSpanContext(ROOT_CONTEXT, e.tracestate ? { ...parentSc, traceState: createTraceState(e.tracestate) } : parentSc) : ROOT_CONTEXT;
@@ -186,8 +196,20 @@ export class BatchTrace {
         parent,
       ).end(Math.max(e.readyAtMs, e.claimedAtMs));
     }
-    // The queue waits are complete: export them now, as the SDK path does.
-    this.fast?.exporter.submit(this.fast.origin);
+    // The queue waits are complete: export them now, as the SDK path does, but encoded on the
+    // next turn of the event loop, while the batch's write (or ack) is in flight (decision 0018).
+    const f = this.fast;
+    if (f && queueWaits) {
+      const waits = queueWaits;
+      setImmediate(() => {
+        try {
+          for (const i of waits) this.fastQueueWait(f, this.processSpans[i] as FastSpan, events[i]!);
+        } catch (err) {
+          diag.error(`loomtrace: could not encode a batch's spans: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        f.exporter.submit(f.origin);
+      });
+    }
   }
 
   private fastBatch(exporter: EventSpanSink, from: SpanOrigin, batchLink: SpanContext): FastBatch {
@@ -215,10 +237,8 @@ export class BatchTrace {
     };
   }
 
-  /** The fast path's start for one sampled event: ids for its process span, and its queue wait span encoded. */
-  private fastEvent(f: FastBatch, e: OutboxEvent, parent: StoredParent): FastSpan {
-    const traceState = e.tracestate ? createTraceState(e.tracestate).serialize() : undefined;
-    const span = new FastSpan(parent, traceState, e.lastAttemptSpan ? parseStored(e.lastAttemptSpan) : undefined);
+  /** The fast path's queue wait span of one sampled event (its ids: the event's FastSpan). */
+  private fastQueueWait(f: FastBatch, span: FastSpan, e: OutboxEvent): void {
     const w = f.w;
     w.beginEventSpan((f.queueWait ??= w.spanPrefix(this.queueWaitName, Kind.INTERNAL, undefined, undefined, [])), span, Role.QUEUE_WAIT, REMOTE_CHILD);
     w.times(e.readyAtMs, clampEnd(e.readyAtMs, Math.max(e.readyAtMs, e.claimedAtMs)));
@@ -227,7 +247,6 @@ export class BatchTrace {
     w.attr(K.attempt, e.attempt);
     w.attr(K.messageId, e.id);
     w.endSpan(SpanStatusCode.UNSET, undefined);
-    return span;
   }
 
   private get queueWaitName(): string {

@@ -4,6 +4,7 @@
  * the package root.
  */
 export { BatchTrace, observeBatchTraces, resetTracingProbe } from './attemptTrace.js';
+export { parseStored, storedSampling } from './tracing/storedParent.js';
 export type { BatchTraceObserver, FinishTimes, Settled } from './attemptTrace.js';
 export { claimEvents } from './sql/claimEvents.js';
 export type { ClaimRow } from './sql/claimEvents.js';

@@ -65,5 +65,31 @@ export function parseStored(v: string | null): SpanContext | StoredParent | unde
   return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: (f1 << 4) | f2, isRemote: true, w0, w1, w2, w3, w4, w5 };
 }
 
+/**
+ * What parseStored would say of a stored traceparent's sampling, without parsing it into
+ * strings and objects (the worker asks this of every claimed event; an unsampled one needs
+ * nothing more): 1 sampled, 0 sampled out, -1 no valid context (parseStored gives undefined).
+ */
+export function storedSampling(v: string | null): -1 | 0 | 1 {
+  // parseTraceparent accepts nothing that fails this check (its pattern is anchored, version 00, lowercase).
+  if (!v || v.length !== 55 || v.charCodeAt(0) !== 48 || v.charCodeAt(1) !== 48 || v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return -1;
+  let t = 0;
+  let s = 0;
+  for (let i = 3; i < 52; i++) {
+    if (i === 35) continue;
+    const c = v.charCodeAt(i);
+    const d = c < 128 ? HEX_LOWER[c]! : -1;
+    if (d < 0) return -1;
+    if (i < 35) t |= d;
+    else s |= d;
+  }
+  const c1 = v.charCodeAt(53);
+  const c2 = v.charCodeAt(54);
+  const f1 = c1 < 128 ? HEX_LOWER[c1]! : -1;
+  const f2 = c2 < 128 ? HEX_LOWER[c2]! : -1;
+  if (f1 < 0 || f2 < 0 || t === 0 || s === 0) return -1;
+  return (f2 & 1) === 1 ? 1 : 0;
+}
+
 /** A stored context parsed on the common path, its ids read into words. */
 export const hasWords = (p: SpanContext): p is StoredParent => 'w0' in p;
