@@ -51,8 +51,11 @@ export interface SpanPrefix {
 
 const idPool = Buffer.allocUnsafe(8 * 8192);
 let idAt = idPool.length;
-/** Two random 32-bit words for a span id (big-endian, as its hex reads), never both zero. */
-function randomWords(): [number, number] {
+/** The words randomWords() drew last (no array per span id). */
+let rw0 = 0;
+let rw1 = 0;
+/** Two random 32-bit words for a span id (big-endian, as its hex reads), never both zero: into rw0, rw1. */
+function randomWords(): void {
   for (;;) {
     if (idAt >= idPool.length) {
       randomFillSync(idPool);
@@ -60,9 +63,9 @@ function randomWords(): [number, number] {
     }
     const at = idAt;
     idAt += 8;
-    const w0 = idPool.readUInt32BE(at);
-    const w1 = idPool.readUInt32BE(at + 4);
-    if ((w0 | w1) !== 0) return [w0, w1];
+    rw0 = idPool.readUInt32BE(at);
+    rw1 = idPool.readUInt32BE(at + 4);
+    if ((rw0 | rw1) !== 0) return;
   }
 }
 const hex8 = (w: number): string => (w >>> 0).toString(16).padStart(8, '0');
@@ -87,7 +90,9 @@ export class EventIds {
     readonly p1: number,
     readonly traceState: string | undefined,
   ) {
-    [this.s0, this.s1] = randomWords();
+    randomWords();
+    this.s0 = rw0;
+    this.s1 = rw1;
   }
   /** The process span's id, as 16 hex digits. */
   get spanId(): string {
