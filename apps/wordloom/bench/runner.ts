@@ -26,9 +26,10 @@ function startChild(system: SystemName, url: string, opts: Record<string, number
     env: { ...process.env, BENCH_OPTS: JSON.stringify(opts), ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=.loomtrace/prof" profiles the worker processes.
-    // loomtrace's worker runs with the flags npm start gives it (src/cli/workerFlags.ts); another
-    // build's child (BENCH_CHILD: traceAb.ts's base, from before those flags) as it ran then.
-    execArgv: [...(system === 'loomtrace' && !env['BENCH_CHILD'] ? WORKER_NODE_FLAGS : []), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)],
+    // loomtrace's worker runs with the flags npm start gives it (src/cli/workerFlags.ts), another
+    // build's child (BENCH_CHILD: traceAb.ts's base) too, unless BENCH_BASE_FLAGS=off (a base from
+    // before those flags, as it ran then): an A/B of builds must not differ in the V8 flags.
+    execArgv: [...(system === 'loomtrace' && (!env['BENCH_CHILD'] || process.env['BENCH_BASE_FLAGS'] !== 'off') ? WORKER_NODE_FLAGS : []), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)],
   });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   const got = new Map<string, Record<string, unknown>>();

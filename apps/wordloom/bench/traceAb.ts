@@ -2,7 +2,7 @@
  * `node dist/bench/traceAb.js`: the tracing cost of the loomtrace drain (1 worker process, the
  * real SDK and the fast event-span exporter to a local receiver, as bench/suite.ts's tracing
  * section), for this build and optionally another (BENCH_BASE=/path/to/a/copy/of/the/repo with
- * its dist built), modes and builds alternated in one run. Prints per mode the median events/s,
+ * its dist built; its worker child gets the same Node flags unless BENCH_BASE_FLAGS=off), modes and builds alternated in one run. Prints per mode the median events/s,
  * the ratio to the same build's untraced drain, worker CPU per event, peak RSS and spans
  * received. BENCH_EVENTS (default 50,000), BENCH_RUNS (default 3), BENCH_MODES (off,on100,on10; on0: the SDK on, nearly every batch quiet),
  * BENCH_TRACE_ENV (JSON: extra variables for the traced modes), BENCH_VARIANTS (JSON: more

@@ -11,6 +11,8 @@ import { WRITTEN } from '@loomtrace/outbox';
 import { insertEvents } from '@loomtrace/outbox/internal';
 import type { EnqueueInput, Sink } from '@loomtrace/outbox';
 import { OutboxWorker } from '@loomtrace/outbox';
+import { EventSpanExporter, OtlpSpanProcessor } from '@loomtrace/otlp';
+import { captureOtlp, decodeOtlp, type Json, type Obj } from './support/otlpCapture.js';
 
 /**
  * The worker's per-event trace on its cheap paths (src/outbox/attemptTrace.ts): a change the
@@ -177,6 +179,54 @@ describe('per-event trace and sampling', () => {
     for (const e of mixed) {
       const inTrace = spans2.filter((s) => s.spanContext().traceId === e.traceId).map((s) => s.name).sort();
       assert.deepEqual(inTrace, e.sampled ? ['ack search', 'claim search', 'process search', 'queue wait search', 'write search'] : [], `event ${e.id} (sampled: ${e.sampled})`);
+    }
+  });
+
+  it('on the fast path (OTLP/HTTP, as the worker process exports): a quiet batch sends nothing; in a mixed one only the sampled event gets its five spans', async () => {
+    const rx = await captureOtlp();
+    const exporter = new EventSpanExporter({ url: rx.url, headers: {}, protocol: 'http/protobuf', timeoutMs: 5_000, compression: 'none', scheduledDelayMs: 20, maxExportBatchSize: 512, maxQueueSize: 10_000 });
+    // As workerTelemetry.ts wires it: the SDK's own spans go out through the same exporter.
+    const provider = new NodeTracerProvider({ sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanProcessors: [new OtlpSpanProcessor(exporter)] });
+    trace.disable();
+    context.disable();
+    provider.register();
+    resetTracingProbe();
+    const drain = async (): Promise<void> => {
+      const worker = new OutboxWorker({ pool: db.pool, projection: 'search', sink: { name: 'noop', system: 'none', write: async (es) => es.map(() => WRITTEN) }, listen: false, pollIntervalMs: 20, concurrency: 1, eventSpans: exporter });
+      await worker.start();
+      for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
+        const { rows } = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state in ('pending','claimed')");
+        if (rows[0]!.n === 0) break;
+        if (Date.now() > end) throw new Error('outbox did not drain');
+      }
+      await worker.stop();
+      await provider.forceFlush();
+      await exporter.forceFlush();
+    };
+    try {
+      await enqueue([false, false, false, false, false]);
+      await drain();
+      assert.equal(rx.bodies.length, 0, 'no export request for a quiet batch');
+      assert.equal(exporter.exported + exporter.dropped + exporter.failed, 0, 'no span queued at all');
+
+      const mixed = await enqueue([false, false, true, false]);
+      await drain();
+      const spans = decodeOtlp(rx).flatMap((r) => ((r['resourceSpans'] ?? []) as Obj[]).flatMap((rs) => ((rs['scopeSpans'] ?? []) as Obj[]).flatMap((ss) => (ss['spans'] ?? []) as Obj[])));
+      // decodeOtlp gives ids as hex.
+      const hex = (v: Json | undefined) => String(v);
+      for (const e of mixed) {
+        const inTrace = spans.filter((sp) => hex(sp['traceId']) === e.traceId).map((sp) => String(sp['name'])).sort();
+        assert.deepEqual(inTrace, e.sampled ? ['ack search', 'claim search', 'process search', 'queue wait search', 'write search'] : [], `event ${e.id} (sampled: ${e.sampled})`);
+      }
+      const sampled = mixed.find((e) => e.sampled)!;
+      const wait = spans.find((sp) => sp['name'] === 'queue wait search' && hex(sp['traceId']) === sampled.traceId)!;
+      assert.equal(hex(wait['parentSpanId']), sampled.spanId, 'the queue wait is a child of the stored context');
+      assert.ok(spans.some((sp) => sp['name'] === 'batch search'), 'the batch trace is back with a sampled event');
+      assert.equal(exporter.dropped + exporter.failed, 0);
+    } finally {
+      await provider.shutdown();
+      await exporter.shutdown();
+      await rx.close();
     }
   });
 });
