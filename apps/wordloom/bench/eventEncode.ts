@@ -5,7 +5,8 @@
  * submit (no HTTP: traceAb.ts measures the export with the rest). Prints CPU µs per event,
  * median of BENCH_RUNS runs of BENCH_EVENTS (default 200,000) after a warm-up.
  * BENCH_BASE=/path/to/a/built/copy/of/the/repo: that build's packages too, in child processes
- * alternated with this one's (decision 0018).
+ * alternated with this one's (decision 0018). BENCH_EXPORT=1: exported for real, as the worker
+ * does, to a receiver in another process (the export's CPU counted, the receiver's not).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -27,12 +28,20 @@ async function child(root: string): Promise<void> {
   const internal = (await import(path.join(root, 'packages/outbox/dist/internal.js'))) as typeof import('@loomtrace/outbox/internal');
   const otlp = (await import(path.join(root, 'packages/otlp/dist/index.js'))) as typeof import('@loomtrace/otlp');
   const { WRITTEN } = (await import(path.join(root, 'packages/outbox/dist/index.js'))) as typeof import('@loomtrace/outbox');
-  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'bench-encode' }), sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) });
+  // BENCH_RX (set by the parent with BENCH_EXPORT=1): the spans really exported, as the worker
+  // does (up to 4,096 per request with a backlog; the SDK's own spans through OtlpSpanProcessor),
+  // to a receiver in another process, whose CPU is not counted.
+  const rxUrl = process.env['BENCH_RX'];
+  const exporter = new otlp.EventSpanExporter({ url: rxUrl ?? 'http://127.0.0.1:9/v1/traces', headers: {}, protocol: 'http/protobuf', timeoutMs: 10_000, compression: 'none', scheduledDelayMs: 200, maxExportBatchSize: 512, maxQueueSize: 65_536, backlogExportBatchSize: 4096 });
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'bench-encode' }),
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    spanProcessors: rxUrl ? [new otlp.OtlpSpanProcessor(exporter)] : [],
+  });
   trace.setGlobalTracerProvider(provider);
   internal.resetTracingProbe();
-  const exporter = new otlp.EventSpanExporter({ url: 'http://127.0.0.1:9/v1/traces', headers: {}, protocol: 'http/protobuf', timeoutMs: 1000, compression: 'none', scheduledDelayMs: 200, maxExportBatchSize: 512, maxQueueSize: 65_536 });
   let spans = 0;
-  const sink = { writer: exporter.writer, submit: () => { for (const p of exporter.writer.take()) spans += p.count; } };
+  const sink = rxUrl ? exporter : { writer: exporter.writer, submit: () => { for (const p of exporter.writer.take()) spans += p.count; } };
   const now = Date.now();
   const batch = Array.from({ length: BATCH }, (_, i) => ({
     id: String(1_000_000 + i), projection: 'search', eventType: 'block.updated', aggregateType: 'block', aggregateId: randomUUID(), aggregateVersion: 3,
@@ -52,18 +61,29 @@ async function child(root: string): Promise<void> {
       bt.finish(outcomes, settled, { writeStart: t0 + 1, writeEnd: t0 + 2, ackStart: t0 + 2, ackEnd: t0 + 3 });
       await new Promise((r) => setImmediate(r));
     }
+    if (rxUrl) await exporter.forceFlush();
     const c = process.cpuUsage(cpu0);
     return (c.user + c.system) / n;
   };
   await once(N / 2);
   const r = await once(N);
+  if (rxUrl) spans = exporter.exported;
   process.stdout.write(JSON.stringify({ us: r, spansPerEvent: spans / (N * 1.5) }) + '\n');
+  await exporter.shutdown();
 }
 
 if (process.argv[2] === 'child') {
   await child(process.argv[3]!);
 } else {
   const builds = [{ name: 'new', root: ownRoot }, ...(process.env['BENCH_BASE'] ? [{ name: 'base', root: process.env['BENCH_BASE'] }] : [])];
+  // BENCH_EXPORT=1: a receiver in a child process that reads and discards, answering 200.
+  let rx: import('node:child_process').ChildProcess | undefined;
+  if (process.env['BENCH_EXPORT'] === '1') {
+    const { spawn } = await import('node:child_process');
+    rx = spawn(process.execPath, ['-e', "require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end())}).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<string>((r) => rx!.stdout!.once('data', (d: Buffer) => r(d.toString().trim())));
+    process.env['BENCH_RX'] = `http://127.0.0.1:${port}/v1/traces`;
+  }
   const out = new Map<string, number[]>();
   for (let rep = 0; rep < RUNS; rep++) {
     for (let k = 0; k < builds.length; k++) {
@@ -77,4 +97,5 @@ if (process.argv[2] === 'child') {
   }
   console.log(`medians of ${RUNS}, ${N} events, one in ${EVERY} sampled:`);
   for (const [name, v] of out) console.log(`  ${name.padEnd(5)} ${median(v).toFixed(2)} µs CPU per event`);
+  rx?.kill();
 }
