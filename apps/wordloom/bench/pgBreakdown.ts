@@ -77,10 +77,19 @@ export async function statementStats(c: pg.Client): Promise<Map<string, Statemen
 export interface Breakdown {
   cpu: Map<string, number>;
   statements: Map<string, StatementStat>;
+  /** Per table of the database: `autovacuum_count autoanalyze_count`. */
+  autovacuum: Map<string, [number, number]>;
+}
+
+async function autovacuumCounts(c: pg.Client): Promise<Map<string, [number, number]>> {
+  const { rows } = await c.query<{ t: string; v: string; a: string }>(
+    "select schemaname || '.' || relname as t, autovacuum_count::text as v, autoanalyze_count::text as a from pg_stat_user_tables",
+  );
+  return new Map(rows.map((r) => [r.t, [Number(r.v), Number(r.a)]]));
 }
 
 export async function snapshotBreakdown(c: pg.Client): Promise<Breakdown> {
-  return { cpu: serverCpuByKind(), statements: await statementStats(c) };
+  return { cpu: serverCpuByKind(), statements: await statementStats(c), autovacuum: await autovacuumCounts(c) };
 }
 
 /** The difference b − a, per event: CPU µs by process kind, and per statement µs, WAL and buffers. */
@@ -92,6 +101,11 @@ export function breakdownLines(a: Breakdown, b: Breakdown, events: number): stri
     .filter(([, us]) => us > 0)
     .map(([k, us]) => `${k} ${fmt(us, 1)}`);
   lines.push(`    Postgres CPU µs/event by process: ${cpu.join(', ') || 'none'}`);
+  const av = [...b.autovacuum]
+    .map(([t, [v, an]]) => [t, v - (a.autovacuum.get(t)?.[0] ?? 0), an - (a.autovacuum.get(t)?.[1] ?? 0)] as const)
+    .filter(([, v, an]) => v > 0 || an > 0)
+    .map(([t, v, an]) => `${t} ${v} vacuum(s), ${an} analyze(s)`);
+  if (av.length) lines.push(`    autovacuum meanwhile: ${av.join('; ')}`);
   for (const [id, s] of b.statements) {
     const p = a.statements.get(id);
     const calls = s.calls - (p?.calls ?? 0);
