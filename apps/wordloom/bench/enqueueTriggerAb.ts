@@ -1,8 +1,8 @@
 /**
  * Issue 14 (5): the PATCH statement's Postgres side with the enqueue trigger's two queue
  * inserts, A/B alternated in one run: `on conflict` (the trigger before migration 000093: a
- * speculative insertion per event) against `not exists` (000093: a plain insert, a stray row
- * skipped by an anti-join). The statement is Wordloom's own (block update and plain outbox
+ * speculative insertion per event), `not exists` (a plain insert behind an anti-join on the
+ * primary key: measured, dropped) and `plain` (000093). The statement is Wordloom's own (block update and plain outbox
  * INSERT in one statement, autocommit, as the API runs it) from `--clients` connections at
  * once; only the trigger function differs. Reports per statement the backends' CPU (/proc of
  * each connection's backend), the wall time and the WAL bytes and records.
@@ -11,7 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createPool } from '@loomtrace/outbox';
+import path from 'node:path';
+import { createPool, migrationsDir } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { blockEventValues, withBlockEvent } from '../src/service/sql/blockEvent.js';
 import { fmt, median, startBenchPostgres } from './env.js';
@@ -27,7 +28,10 @@ const CHANGE = `update wordloom.blocks
     where id = $1 and deleted_at is null and ($5::bigint is null or version = $5)`;
 const STATEMENT = withBlockEvent(CHANGE, 5);
 
-const NEW_INSERT = `insert into loomtrace.outbox_queue (id, projection, run_at)
+/** Migration 000093's insert, as written there. */
+const PLAIN_INSERT = `insert into loomtrace.outbox_queue (id, projection, run_at)
+  select id, projection, run_at from new_events where state = 'pending';`;
+const ANTI_INSERT = `insert into loomtrace.outbox_queue (id, projection, run_at)
   select n.id, n.projection, n.run_at from new_events n
    where n.state = 'pending'
      and not exists (select 1 from loomtrace.outbox_queue q where q.id = n.id);`;
@@ -42,7 +46,7 @@ begin
   end if;
   return null;
 end $$`;
-const VARIANTS = { 'on conflict': trigger(OLD_INSERT), 'not exists': trigger(NEW_INSERT) } as const;
+const VARIANTS = { 'on conflict': trigger(OLD_INSERT), 'not exists': trigger(ANTI_INSERT), plain: trigger(PLAIN_INSERT) } as const;
 type Variant = keyof typeof VARIANTS;
 
 function cpuMs(pid: number): number {
@@ -55,8 +59,8 @@ try {
   const url = await pgh.database('bench_enqueue_trigger_ab');
   const pool = createPool({ connectionString: url, max: CLIENTS + 1, notifyAfterCommit: true });
   await migrateAll(pool);
-  const def = (await pool.query<{ d: string }>("select pg_get_functiondef('loomtrace.outbox_enqueue_inserted'::regproc) as d")).rows[0]!.d;
-  if (!def.includes('not exists (select 1 from loomtrace.outbox_queue q where q.id = n.id)')) throw new Error('the enqueue trigger changed: update enqueueTriggerAb.ts');
+  const migration = readFileSync(path.join(migrationsDir(), '000093_enqueue_without_speculative_insert.sql'), 'utf8');
+  if (!migration.includes(PLAIN_INSERT)) throw new Error('the enqueue trigger changed: update enqueueTriggerAb.ts');
   await pool.query('truncate wordloom.blocks, wordloom.books, wordloom.libraries, loomtrace.outbox, loomtrace.outbox_queue cascade');
   const lib = (await pool.query<{ id: string }>("insert into wordloom.libraries (name) values ('ab') returning id")).rows[0]!.id;
   const book = (await pool.query<{ id: string }>("insert into wordloom.books (library_id, title) values ($1, 'ab') returning id", [lib])).rows[0]!.id;
@@ -68,7 +72,8 @@ try {
   const lsn = async () => (await pool.query<{ l: string }>('select pg_current_wal_insert_lsn()::text as l')).rows[0]!.l;
   let n = 0;
   for (let round = -1; round < ROUNDS; round++) {
-    const order: Variant[] = round % 2 === 0 ? ['on conflict', 'not exists'] : ['not exists', 'on conflict'];
+    const all = Object.keys(VARIANTS) as Variant[];
+    const order = all.map((_, k) => all[(k + round + 1) % all.length]!);
     for (const v of order) {
       await pool.query(VARIANTS[v]);
       const l0 = await lsn();
@@ -94,9 +99,11 @@ try {
   }
   for (const [v, r] of out) console.log(`${v.padEnd(12)} median backend CPU ${fmt(median(r.cpuUs), 1)} µs/statement, wall ${fmt(median(r.wallUs), 1)} µs/statement, WAL ${fmt(median(r.wal))} B/statement (${CLIENTS} clients)`);
   const a = out.get('on conflict')!;
-  const b = out.get('not exists')!;
-  console.log(`not exists ÷ on conflict: CPU ${fmt(median(b.cpuUs) / median(a.cpuUs), 2)}, wall ${fmt(median(b.wallUs) / median(a.wallUs), 2)}`);
-  await pool.query(VARIANTS['not exists']);
+  for (const v of ['not exists', 'plain'] as const) {
+    const b = out.get(v)!;
+    console.log(`${v} ÷ on conflict: CPU ${fmt(median(b.cpuUs) / median(a.cpuUs), 2)}, wall ${fmt(median(b.wallUs) / median(a.wallUs), 2)}`);
+  }
+  await pool.query(VARIANTS.plain);
   for (const c of clients) c.release();
   await pool.end();
 } finally {

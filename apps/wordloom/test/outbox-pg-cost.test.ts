@@ -95,7 +95,7 @@ describe('Postgres cost per event', () => {
     }
   });
 
-  it('a new event enters the queue by a plain insert (no speculative insertion, no HEAP_CONFIRM record); a stray queue row for its id is still skipped', async () => {
+  it('a new event enters the queue by a plain insert (no speculative insertion, no HEAP_CONFIRM record); a hand-written queue row for an unused id makes that insert fail', async () => {
     const db = await freshDatabase('enqueue_plain_insert');
     try {
       await db.pool.query('create extension if not exists pg_walinspect');
@@ -107,14 +107,15 @@ describe('Postgres cost per event', () => {
       const { rows: q } = await db.pool.query<{ id: string }>('select id::text from loomtrace.outbox_queue');
       assert.deepEqual(q.map((r) => r.id), [id]);
 
-      // An operator's hand-written queue row for the next id: the enqueue skips it, as before (no unique violation).
+      // A queue row written by hand for the next id (nothing else can make one): the event's insert fails, loudly, and leaves nothing.
       const next = (await db.pool.query<{ n: string }>("select (nextval(pg_get_serial_sequence('loomtrace.outbox', 'id')) + 1)::text as n")).rows[0]!.n;
       await db.pool.query("insert into loomtrace.outbox_queue (id, projection, run_at) values ($1, 'search', '2000-01-01')", [next]);
-      const [id2] = (await enqueueMany(db.pool, [blockEvent(1)])) as [string];
-      assert.equal(id2, next);
-      const { rows } = await db.pool.query<{ n: number; run_at: Date }>('select count(*)::int as n, min(run_at) as run_at from loomtrace.outbox_queue where id = $1', [next]);
-      assert.equal(rows[0]!.n, 1);
-      assert.equal(rows[0]!.run_at.getUTCFullYear(), 2000, 'the stray row stays as it was');
+      await assert.rejects(enqueueMany(db.pool, [blockEvent(1)]), (e: { code?: string }) => e.code === '23505');
+      const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from loomtrace.outbox where id = $1', [next]);
+      assert.equal(rows[0]!.n, 0, 'the event was not stored without its queue row');
+      // The next event gets the next id and is queued as usual.
+      const [id3] = (await enqueueMany(db.pool, [blockEvent(2)])) as [string];
+      assert.equal((await db.pool.query('select 1 from loomtrace.outbox_queue where id = $1', [id3])).rowCount, 1);
     } finally {
       await db.drop();
     }
