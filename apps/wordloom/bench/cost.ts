@@ -11,17 +11,22 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { ROOT } from './env.js';
+import { breakdownLines, snapshotBreakdown, type Breakdown } from './pgBreakdown.js';
 
 export interface CostSnapshot {
   lsn: string;
   statements: number | undefined;
   pgCpuMs: number | undefined;
+  /** With BENCH_BREAKDOWN=1 (embedded server): CPU by process kind and per-statement counters. */
+  parts?: Breakdown | undefined;
 }
 
 export interface CostDelta {
   statements: number | undefined;
   walBytes: number;
   pgCpuMs: number | undefined;
+  /** `since(a, events)` with BENCH_BREAKDOWN=1: Postgres's CPU by process kind and per statement, per event. */
+  breakdown?: string[] | undefined;
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux.
@@ -82,16 +87,18 @@ export class CostProbe {
                       and query not like '%pg_stat_statements%')::text as n`
         : 'select pg_current_wal_lsn()::text as lsn, null::text as n',
     );
-    return { lsn: rows[0]!.lsn, statements: rows[0]!.n === null ? undefined : Number(rows[0]!.n), pgCpuMs: this.embedded ? embeddedServerCpuMs() : undefined };
+    const parts = this.embedded && this.hasStatements && process.env['BENCH_BREAKDOWN'] === '1' ? await snapshotBreakdown(this.client) : undefined;
+    return { lsn: rows[0]!.lsn, statements: rows[0]!.n === null ? undefined : Number(rows[0]!.n), pgCpuMs: this.embedded ? embeddedServerCpuMs() : undefined, parts };
   }
 
-  async since(a: CostSnapshot): Promise<CostDelta> {
+  async since(a: CostSnapshot, events = 0): Promise<CostDelta> {
     const b = await this.snapshot();
     const { rows } = await this.client.query<{ d: string }>('select pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::text as d', [b.lsn, a.lsn]);
     return {
       statements: a.statements !== undefined && b.statements !== undefined ? b.statements - a.statements : undefined,
       walBytes: Number(rows[0]!.d),
       pgCpuMs: a.pgCpuMs !== undefined && b.pgCpuMs !== undefined ? b.pgCpuMs - a.pgCpuMs : undefined,
+      breakdown: a.parts && b.parts && events > 0 ? breakdownLines(a.parts, b.parts, events) : undefined,
     };
   }
 

@@ -8,6 +8,7 @@ import { insertEvents } from '@loomtrace/outbox/internal';
 import { inTransaction, type Pool } from '@loomtrace/outbox';
 import { CostProbe } from './cost.js';
 import { benchPayload, fmt, median } from './env.js';
+import { breakdownLines, snapshotBreakdown } from './pgBreakdown.js';
 
 /** Commits `n` events (one producer trace context for all) in one transaction. */
 export async function enqueueBacklog(pool: Pool, n: number): Promise<void> {
@@ -41,6 +42,14 @@ export interface CycleAb<V extends string> {
   cycle(c: pg.Client, v: V): Promise<number>;
   /** More tables to empty before each run. */
   truncate?: string[];
+  /** Run before each run's backlog is enqueued (a variant's schema or settings). */
+  prepare?(v: V): Promise<void>;
+  /** Run after each run's backlog is committed, before the clock starts. */
+  loaded?(v: V): Promise<void>;
+  /** Print each run's Postgres CPU by process kind and per statement (pgBreakdown.ts). */
+  breakdown?: boolean;
+  /** Run after each run's figures are printed. */
+  after?(v: V): void;
 }
 
 /** Runs every variant `runs` times, alternated, and prints each run and the medians. */
@@ -60,9 +69,12 @@ export async function runCycleAb<V extends string>(o: CycleAb<V>): Promise<void>
     for (let rep = 0; rep < o.runs; rep++) {
       for (let k = 0; k < o.variants.length; k++) {
         const v = o.variants[(k + rep) % o.variants.length]!;
+        await o.prepare?.(v);
         await o.pool.query(`truncate ${tables.join(', ')}`);
         await o.pool.query('checkpoint');
         await enqueueBacklog(o.pool, o.events);
+        await o.loaded?.(v);
+        const parts = o.breakdown ? await snapshotBreakdown(clients[0]!) : undefined;
         const before = await probe.snapshot();
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
@@ -70,6 +82,7 @@ export async function runCycleAb<V extends string>(o: CycleAb<V>): Promise<void>
         const ms = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
         const cost = await probe.since(before);
+        const partsAfter = parts ? await snapshotBreakdown(clients[0]!) : undefined;
         const n = counts.reduce((a, b) => a + b, 0);
         if (n !== o.events) throw new Error(`${v}: claimed ${n} of ${o.events}`);
         const r = res.get(v)!;
@@ -78,6 +91,8 @@ export async function runCycleAb<V extends string>(o: CycleAb<V>): Promise<void>
         r.pgCpu.push(((cost.pgCpuMs ?? NaN) * 1000) / n);
         r.wal.push(cost.walBytes / n);
         console.log(`  ${line(v, r.rate.at(-1)!, r.cpu.at(-1)!, r.pgCpu.at(-1)!, r.wal.at(-1)!)}`);
+        if (parts && partsAfter) for (const l of breakdownLines(parts, partsAfter, n)) console.log(l);
+        o.after?.(v);
       }
     }
   } finally {

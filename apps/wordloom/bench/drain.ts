@@ -6,7 +6,8 @@
  *
  * Postgres: DATABASE_URL when set, otherwise an embedded one in .loomtrace/bench-pg with its
  * durable default settings. Options: BENCH_EVENTS (default 100000), BENCH_RUNS (default 3),
- * BENCH_PROCS (default 1), BENCH_WARMUP (untimed events first, default 2000).
+ * BENCH_PROCS (default 1), BENCH_WARMUP (untimed events first, default 2000), BENCH_BREAKDOWN=1
+ * (Postgres's CPU per event by process kind and per statement, bench/pgBreakdown.ts).
  */
 import { fmt, median, startBenchPostgres } from './env.js';
 import { drain } from './runner.js';
@@ -34,6 +35,7 @@ try {
     console.log(
       `  per event: worker CPU ${perEvent(r.workerCpuMs)} µs, Postgres CPU ${perEvent(r.cost.pgCpuMs)} µs, WAL ${(r.cost.walBytes / N).toFixed(0)} B, statements per 1,000 ${r.cost.statements === undefined ? 'n/a' : ((r.cost.statements * 1000) / N).toFixed(1)}`,
     );
+    for (const l of r.cost.breakdown ?? []) console.log(l);
   }
   await p.close();
   const m = median(rates);

@@ -188,7 +188,9 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     visible.finish(Date.now() + 30_000);
     await poller;
     await sampler?.stop();
-    const { cpu: cpuUsPerPatch, statements } = await cost.stop(gen.sent, gen.cpuUs);
+    const { cpu: cpuUsPerPatch, statements, breakdown } = await cost.stop(gen.sent, gen.cpuUs);
+    // BENCH_BREAKDOWN=1: Postgres's CPU per PATCH by process kind, and per statement (bench/pgBreakdown.ts).
+    for (const l of breakdown ?? []) log(l.replaceAll('/event', '/PATCH'));
     const apiRssMb = peakRssMb(api.proc.pid!) ?? NaN;
     const workerRssMb = peakRssMb(worker.proc.pid!) ?? NaN;
     await worker.stop();

@@ -82,10 +82,10 @@ export class E2eCost {
   }
 
   /** Per PATCH since start(): CPU by process and the statements that ran (≥ 0.01 per PATCH). */
-  async stop(patches: number, loadCpuUs = 0): Promise<{ cpu: CpuPerPatch; statements: StatementCost[] }> {
+  async stop(patches: number, loadCpuUs = 0): Promise<{ cpu: CpuPerPatch; statements: StatementCost[]; breakdown?: string[] | undefined }> {
     const t0 = this.t0!;
     const bench = process.cpuUsage(t0.bench);
-    const server = await this.probe.since(t0.server);
+    const server = await this.probe.since(t0.server, patches);
     const stmts = await statements(this.client);
     const per = (ms: number) => (ms * 1000) / Math.max(1, patches);
     const cpu: CpuPerPatch = {
@@ -108,6 +108,6 @@ export class E2eCost {
     cpu.pollPg = per(pollMs);
     await this.client.end();
     await this.probe.close();
-    return { cpu, statements: out };
+    return { cpu, statements: out, breakdown: server.breakdown };
   }
 }

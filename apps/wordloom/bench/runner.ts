@@ -149,7 +149,7 @@ export async function drain(
     await p.enqueueBulk(n, sampledEvery);
     const before = await probe.snapshot();
     const tEnd = await settled(p, children, n, Date.now() + 180_000);
-    const cost = await probe.since(before);
+    const cost = await probe.since(before, n);
     // The clock starts at the earliest first handler start; a process that got no event never reports one.
     const t0 = Math.min(...children.map((c) => c.first ?? Infinity));
     const ms = tEnd - t0;

@@ -6,7 +6,9 @@ import { selectSettled } from './selectSettled.js';
  * lease token, not the ids. The batch's lease row names the events; it is deleted, and each of
  * them still pending (not settled by an earlier statement) is acked, in one statement (lease row
  * first, the order the reclaim sweep uses). The ack is the outbox row's only update of the
- * attempt (decision 0013): state, attempt count and the lease's facts go in with `done_at`.
+ * attempt (decision 0013): state, attempt count and the lease's facts go in with `done_at`, the
+ * statement's start, one time for the whole batch (decision 0019: a clock reading per row grew the
+ * `done_at` BRIN index's range summary row after row, a WAL record each).
  * Postgres answers how many rows changed: all of them (the usual case) means each event's ack
  * changed 1 row; fewer means the lease was lost for some, and which ones is read back
  * (`selectSettled`), so every event still gets its own 0 or 1. A lease row already taken by the
@@ -20,7 +22,7 @@ export async function completeBatch(db: Queryable, ids: readonly string[], lease
              returning event_ids, owner, claimed_at, expires_at, renewals, last_renewed_at
            ), acked as (
              update loomtrace.outbox o
-                set state = 'done', attempts = o.attempts + 1, done_at = clock_timestamp(),
+                set state = 'done', attempts = o.attempts + 1, done_at = statement_timestamp(),
                     lease_token = $1, lease_owner = l.owner, claimed_at = l.claimed_at, lease_expires_at = l.expires_at,
                     renewals = l.renewals, last_renewed_at = l.last_renewed_at
                from lease l

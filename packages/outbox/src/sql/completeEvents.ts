@@ -8,6 +8,7 @@ import type { Queryable } from '../pool.js';
  * event. The retry/dead-letter statement that follows removes the lease row; if the worker dies
  * in between, the reclaim sweep finds the lease and hands back what is left (the acked events
  * are no longer pending). (A batch that fully succeeded is acked by its token: `completeBatch`.)
+ * `done_at` is the statement's start, one time for all (as in `completeBatch`, decision 0019).
  */
 export async function completeEvents(db: Queryable, ids: readonly string[], leaseToken: string): Promise<Set<string>> {
   const { rows } = await db.query<{ id: string }>({
@@ -17,7 +18,7 @@ export async function completeEvents(db: Queryable, ids: readonly string[], leas
                from loomtrace.outbox_leases where token = $2 for share
            )
            update loomtrace.outbox o
-              set state = 'done', attempts = o.attempts + 1, done_at = clock_timestamp(),
+              set state = 'done', attempts = o.attempts + 1, done_at = statement_timestamp(),
                   lease_token = $2, lease_owner = l.owner, claimed_at = l.claimed_at, lease_expires_at = l.expires_at,
                   renewals = l.renewals, last_renewed_at = l.last_renewed_at
              from lease l
