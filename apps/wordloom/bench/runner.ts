@@ -150,6 +150,8 @@ export async function drain(
     const before = await probe.snapshot();
     const tEnd = await settled(p, children, n, Date.now() + 180_000);
     const cost = await probe.since(before, n);
+    const left = await p.unfinished();
+    if (left > 0) throw new Error(`${p.name}: the completion check saw the drain finished, yet ${left} events are unfinished`);
     // The clock starts at the earliest first handler start; a process that got no event never reports one.
     const t0 = Math.min(...children.map((c) => c.first ?? Infinity));
     const ms = tEnd - t0;
