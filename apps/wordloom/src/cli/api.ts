@@ -1,7 +1,10 @@
 /** The Wordloom API process: `node dist/src/cli/api.js` (DATABASE_URL required). */
-import { startTelemetry, stopTelemetry } from './telemetry.js';
+import { startWorkerTelemetry } from './workerTelemetry.js';
+import { startTelemetry, stopTelemetry as stopSdk } from './telemetry.js';
 
-startTelemetry('wordloom-api');
+let stopTelemetry = stopSdk;
+if (process.env['LOOMTRACE_API_LEAN'] === '1') stopTelemetry = (await startWorkerTelemetry('wordloom-api')).stop;
+else startTelemetry('wordloom-api');
 const { startMetrics, stopMetrics, registerApiMetrics, loadOpsConfig } = await import('./metrics.js');
 startMetrics(loadOpsConfig().serviceName ?? 'wordloom-api');
 
