@@ -1,10 +1,7 @@
 /** The Wordloom API process: `node dist/src/cli/api.js` (DATABASE_URL required). */
-import { startWorkerTelemetry } from './workerTelemetry.js';
-import { startTelemetry, stopTelemetry as stopSdk } from './telemetry.js';
+import { startTelemetry, stopTelemetry } from './telemetry.js';
 
-let stopTelemetry = stopSdk;
-if (process.env['LOOMTRACE_API_LEAN'] === '1') stopTelemetry = (await startWorkerTelemetry('wordloom-api')).stop;
-else startTelemetry('wordloom-api');
+startTelemetry('wordloom-api');
 const { startMetrics, stopMetrics, registerApiMetrics, loadOpsConfig } = await import('./metrics.js');
 startMetrics(loadOpsConfig().serviceName ?? 'wordloom-api');
 
