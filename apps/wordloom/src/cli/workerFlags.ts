@@ -13,7 +13,7 @@ export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
  * Node flags the API process runs with (npm start, the tests, the benches): V8's young
  * generation capped at 16 MB per semi-space. With V8's default cap on Node 24 the API's young
  * generation grows until each scavenge is a long pause: at 250 PATCH/s, traced, 2-4 scavenges in
- * 5 s of 50-140 ms each; capped at 16, 5-6 of 21-31 ms, and less GC time per request
+ * 5 s of 50-140 ms each; capped at 16, 5-6 of 24-31 ms, and less GC time per request
  * (bench/apiTraceAb.ts, alternated; docs/decisions/0018-api-gc-and-tracing-cost.md). Run the API
  * with them in production too: `node --max-semi-space-size=16 dist/src/cli/api.js`, or in NODE_OPTIONS.
  */
