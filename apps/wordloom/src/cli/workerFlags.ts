@@ -11,13 +11,14 @@ export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
 /**
  * Node flags the API process runs with (npm start, the tests, the benches): V8's young
- * generation capped at 16 MB per semi-space. With V8's default cap on Node 24 the API's young
- * generation grows until each scavenge is a long pause: at 250 PATCH/s, traced, 2-4 scavenges in
- * 5 s of 50-140 ms each; capped at 16, 5-6 of 24-31 ms, and less GC time per request
- * (bench/apiTraceAb.ts, alternated; docs/decisions/0018-api-gc-and-tracing-cost.md). Run the API
- * with them in production too: `node --max-semi-space-size=16 dist/src/cli/api.js`, or in NODE_OPTIONS.
+ * generation capped at 32 MB per semi-space. With V8's default cap on Node 24 the API's young
+ * generation can grow until each scavenge is a long pause (at 250 PATCH/s, traced: 50-140 ms;
+ * capped at 32: 33-44 ms), and saturated it cost no throughput; 16 made the pauses shorter still
+ * but spent more GC time per request when saturated (bench/apiTraceAb.ts and the end-to-end
+ * bench, alternated; docs/decisions/0018-api-gc-and-tracing-cost.md). Run the API with them in
+ * production too: `node --max-semi-space-size=32 dist/src/cli/api.js`, or in NODE_OPTIONS.
  */
-export const API_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+export const API_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
 
 /** The flags of one of our processes, by its script's file name (`api.js`, `worker.js`; others: none). */
 export function processFlags(script: string): readonly string[] {
