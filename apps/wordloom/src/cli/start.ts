@@ -17,7 +17,7 @@ import { resolveDatabase } from './database.js';
 import { createPool } from '@loomtrace/outbox';
 import { migrateAll } from '../db/migrate.js';
 import { explorerOptionsFromEnv } from '@loomtrace/explorer';
-import { WORKER_NODE_FLAGS } from './workerFlags.js';
+import { processFlags } from './workerFlags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const config = loadConfig();
@@ -74,7 +74,7 @@ if (stopping) await halted;
 function launch(name: string, script: string, env: Record<string, string>, expendable = false): Child {
   const logFile = path.join(logsDir, `${name}.log`);
   const out = logStream(logFile);
-  const proc = spawn(process.execPath, [...(script === 'worker.js' ? WORKER_NODE_FLAGS : []), path.join(here, script)], {
+  const proc = spawn(process.execPath, [...processFlags(script), path.join(here, script)], {
     env: { ...process.env, DATABASE_URL: db.url, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

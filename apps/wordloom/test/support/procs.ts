@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { portFree } from '../../src/db/embedded.js';
-import { WORKER_NODE_FLAGS } from '../../src/cli/workerFlags.js';
+import { processFlags } from '../../src/cli/workerFlags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli, where the process entry points are compiled. */
@@ -22,8 +22,10 @@ export interface Proc {
 
 export function startProcess(name: string, script: string, env: Record<string, string>): Proc {
   // BENCH_CHILD_ARGS: node flags for the benchmarks' processes (e.g. --cpu-prof), as bench/runner.ts takes them.
-  const flags = [...(script === 'worker.js' ? WORKER_NODE_FLAGS : []), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)];
-  const proc = spawn(process.execPath, [...flags, path.join(CLI_DIR, script)], {
+  // BENCH_NODE_FLAGS in `env` (a benchmark's A/B mode): in place of the process's own flags (processFlags).
+  const own = env['BENCH_NODE_FLAGS'] !== undefined ? env['BENCH_NODE_FLAGS'].split(' ').filter(Boolean) : processFlags(script);
+  const flags = [...own, ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)];
+  const proc = spawn(process.execPath, [...flags, path.resolve(CLI_DIR, script)], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -93,10 +95,13 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port');
 }
 
-/** The API as a real process; resolves once /readyz answers 200. */
-export async function startApi(databaseUrl: string, env: Record<string, string> = {}): Promise<Proc & { url: string }> {
+/**
+ * The API as a real process; resolves once /readyz answers 200. `script`: another build's api.js
+ * (an absolute path, for A/B benchmarks against a base build).
+ */
+export async function startApi(databaseUrl: string, env: Record<string, string> = {}, script = 'api.js'): Promise<Proc & { url: string }> {
   const port = await freePort();
-  const p = startProcess('api', 'api.js', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', ...env });
+  const p = startProcess('api', script, { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', ...env });
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 30_000;
   for (;;) {
