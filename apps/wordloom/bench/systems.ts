@@ -69,6 +69,13 @@ function loomEvent(i: number, sample?: number): EnqueueInput {
   };
 }
 
+/**
+ * Whether event i's producer sampled it: one in `every`; a negative `every` (-k) samples one
+ * run of 500 consecutive events in every k runs (as many sampled events, in a k-th of the
+ * batches: what a batch with a sampled event costs apart from what each sampled event does).
+ */
+const sampledAt = (i: number, every: number): boolean => (every > 0 ? i % every === 0 : Math.floor(i / 500) % -every === 0);
+
 async function loomtrace(url: string): Promise<Producer> {
   const pool: Pool = createPool({ connectionString: url, max: 4, applicationName: 'bench-producer' });
   await migrateAll(pool);
@@ -88,7 +95,7 @@ async function loomtrace(url: string): Promise<Producer> {
           } else {
             // One producer context per event, as the API stores it: a fresh trace each.
             const ctx = events.map((_, k) => ({
-              traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${(from + k) % sampledEvery === 0 ? '01' : '00'}`,
+              traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${sampledAt(from + k, sampledEvery) ? '01' : '00'}`,
               tracestate: null,
             }));
             await insertEvents(tx, events, ctx);

@@ -4,7 +4,7 @@
  * section), for this build and optionally another (BENCH_BASE=/path/to/a/copy/of/the/repo with
  * its dist built; its worker child gets the same Node flags unless BENCH_BASE_FLAGS=off), modes and builds alternated in one run. Prints per mode the median events/s,
  * the ratio to the same build's untraced drain, worker CPU per event, peak RSS and spans
- * received. BENCH_EVENTS (default 50,000), BENCH_RUNS (default 3), BENCH_MODES (off,on100,on10; on0: the SDK on, nearly every batch quiet),
+ * received. BENCH_EVENTS (default 50,000), BENCH_RUNS (default 3), BENCH_MODES (off,on100,on10; on0: the SDK on, nearly every batch quiet; on10runs: a tenth sampled in runs of 500, so a tenth of the batches hold them),
  * BENCH_TRACE_ENV (JSON: extra variables for the traced modes), BENCH_VARIANTS (JSON: more
  * builds, this one's child with extra variables, e.g. `{"semi4":{"NODE_OPTIONS":"--max-semi-space-size=4"}}`).
  */
@@ -29,6 +29,8 @@ const modeEnv: Record<string, { env: Record<string, string>; every: number }> = 
   off: { env: {}, every: 1 },
   on100: { env: traced('parentbased_always_on'), every: 1 },
   on10: { env: traced('parentbased_traceidratio', '0.1'), every: 10 },
+  // A tenth of the events sampled too, but in runs of 500: a tenth of the batches hold them all.
+  on10runs: { env: traced('parentbased_traceidratio', '0.1'), every: -10 },
   // The SDK on with (almost) nothing sampled: only the first event of a run, so nearly every
   // batch is quiet; what the SDK costs when it is merely on.
   on0: { env: traced('parentbased_traceidratio', '0.1'), every: Number.MAX_SAFE_INTEGER },
