@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeOtlp as decode, type Obj } from './support/otlpCapture.js';
-import { BACKLOG_EXPORT_BATCH_SIZE, EventSpanExporter, eventSpanExporterOptionsFromEnv } from '@loomtrace/otlp';
+import { BACKLOG_EXPORT_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE, EventSpanExporter, eventSpanExporterOptionsFromEnv } from '@loomtrace/otlp';
 
 const spansIn = (r: Obj): string[] => {
   const out: string[] = [];
@@ -78,6 +78,33 @@ describe('export requests with a backlog (decision 0016)', () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(rx.requests().slice(before).map((r) => r.length), [7]);
     await exporter.shutdown();
+    await rx.close();
+  });
+
+  it("with OTEL_BSP_MAX_QUEUE_SIZE unset, a full outbox batch's spans handed over at once (2 × 500 events × 5 spans) all go out, in backlog-sized requests; set, it stays the cap", async () => {
+    const rx = await slowReceiver(20);
+    const env = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url.replace('/v1/traces', ''), OTEL_BSP_SCHEDULE_DELAY: '60000' };
+    const unset = eventSpanExporterOptionsFromEnv(env)!;
+    assert.equal(unset.maxQueueSize, DEFAULT_MAX_QUEUE_SIZE);
+    assert.equal(DEFAULT_MAX_QUEUE_SIZE, 16_384);
+    const exporter = new EventSpanExporter(unset);
+    queueSpans(exporter, 0, 5_000);
+    exporter.submit(origin);
+    await exporter.forceFlush();
+    const sizes = rx.requests().map((r) => r.length);
+    assert.equal(exporter.dropped, 0, 'the SDK default (2,048) would have dropped 2,952 of them');
+    assert.equal(exporter.exported, 5_000);
+    assert.equal(new Set(rx.requests().flat()).size, 5_000, 'every span once');
+    assert.equal(Math.max(...sizes), BACKLOG_EXPORT_BATCH_SIZE, `requests of up to the backlog size: ${sizes.join(',')}`);
+    await exporter.shutdown();
+
+    const capped = new EventSpanExporter(eventSpanExporterOptionsFromEnv({ ...env, OTEL_BSP_MAX_QUEUE_SIZE: '2048' })!);
+    queueSpans(capped, 0, 5_000);
+    capped.submit(origin);
+    await capped.forceFlush();
+    assert.equal(capped.dropped, 5_000 - 2_048, "the user's queue size is honoured: what does not fit is dropped (and counted)");
+    assert.equal(capped.exported, 2_048);
+    await capped.shutdown();
     await rx.close();
   });
 

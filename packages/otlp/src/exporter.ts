@@ -23,7 +23,7 @@ import { HttpTransport } from './transport.js';
 
 export type { ResourceLike, ScopeLike, SpanOrigin } from './envelope.js';
 export type { EventSpanExporterOptions, OtlpHttpProtocol, TlsMaterial } from './config.js';
-export { BACKLOG_EXPORT_BATCH_SIZE, eventSpanExporterOptionsFromEnv, tracesUrlFromEnv, USER_AGENT } from './config.js';
+export { BACKLOG_EXPORT_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE, eventSpanExporterOptionsFromEnv, tracesUrlFromEnv, USER_AGENT } from './config.js';
 
 const gzipAsync = promisify(gzip);
 
