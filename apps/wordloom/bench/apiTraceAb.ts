@@ -28,11 +28,10 @@ import type { LoopProbeData } from './loopProbe.js';
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { median, startBenchPostgres } from './env.js';
+import { median, procCpuMs, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
 import { startApi } from '../test/support/procs.js';
 
-const TICK = 100; // USER_HZ on Linux
 
 const probeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loomtrace-apiab-'));
 const probeUrl = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'loopProbe.js')).href;
@@ -45,12 +44,6 @@ const probeEnv = (env: Record<string, string>, file: string) => ({
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
 }
 
 const pgh = await startBenchPostgres();
@@ -104,7 +97,7 @@ for (let rep = 0; rep < reps; rep++) {
     const probeFile = path.join(probeDir, `${run++}.json`);
     api = await startApi(url, { ...base, ...mode.env, ...probeEnv(mode.env, probeFile) }, mode.script);
     let i = 0;
-    const cpu0 = cpuMs(api.proc.pid!);
+    const cpu0 = procCpuMs(api.proc.pid!);
     const t0 = Date.now();
     const r = await autocannon({
       url: api.url,
@@ -123,7 +116,7 @@ for (let rep = 0; rep < reps; rep++) {
         },
       ],
     });
-    const usPerReq = ((cpuMs(api.proc.pid!) - cpu0) * 1000) / Math.max(1, r.requests.total);
+    const usPerReq = ((procCpuMs(api.proc.pid!) - cpu0) * 1000) / Math.max(1, r.requests.total);
     const t1 = Date.now();
     const peak = peakRssMb(api.proc.pid!);
     await api.stop();

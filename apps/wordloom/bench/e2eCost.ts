@@ -5,21 +5,9 @@
  * open-loop part, and the statements Postgres ran per PATCH by query (pg_stat_statements), with
  * their mean execution time. CPU per request moves far less than latency on a shared machine.
  */
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { CostProbe, type CostSnapshot } from './cost.js';
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux.
-
-function procCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS;
-  } catch {
-    return NaN;
-  }
-}
+import { procCpuMs } from './env.js';
 
 /** µs of CPU per PATCH, by process. */
 export interface CpuPerPatch {

@@ -8,13 +8,12 @@
  *
  *   node apps/wordloom/dist/bench/enqueueAb.js [--rounds 6] [--statements 2000] [--clients 4]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPool } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { BLOCK_COLUMNS } from '../src/service/model.js';
 import { blockEventValues, withBlockEvent } from '../src/service/sql/blockEvent.js';
-import { fmt, median, startBenchPostgres } from './env.js';
+import { fmt, median, procCpuMs, startBenchPostgres } from './env.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' }, statements: { type: 'string', default: '2000' }, clients: { type: 'string', default: '4' } } });
 const ROUNDS = Number(values.rounds);
@@ -42,11 +41,6 @@ const VARIANTS = {
 } as const;
 type Variant = keyof typeof VARIANTS;
 
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
 const pgh = await startBenchPostgres((s) => console.log(s));
 try {
   const url = await pgh.database('bench_enqueue_ab');
@@ -64,7 +58,7 @@ try {
   for (let round = -1; round < ROUNDS; round++) {
     const order: Variant[] = round % 2 === 0 ? ['enqueue()', 'plain insert'] : ['plain insert', 'enqueue()'];
     for (const v of order) {
-      const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
+      const cpu0 = pids.reduce((a, p) => a + procCpuMs(p), 0);
       const t0 = performance.now();
       await Promise.all(
         clients.map(async (c, k) => {
@@ -76,7 +70,7 @@ try {
       );
       n += STATEMENTS;
       const wallUs = ((performance.now() - t0) * 1000) / STATEMENTS;
-      const cpuUs = ((pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) * 1000) / STATEMENTS;
+      const cpuUs = ((pids.reduce((a, p) => a + procCpuMs(p), 0) - cpu0) * 1000) / STATEMENTS;
       // Round −1 warms both (plans, caches) and is not counted.
       if (round >= 0) out[v].cpuUs.push(cpuUs), out[v].wallUs.push(wallUs);
       console.log(`  ${round < 0 ? 'warm-up' : `round ${round}`} ${v.padEnd(12)} backend CPU ${fmt(cpuUs, 1)} µs/statement, wall ${fmt(wallUs, 1)} µs/statement`);

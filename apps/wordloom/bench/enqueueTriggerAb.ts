@@ -15,7 +15,7 @@ import path from 'node:path';
 import { createPool, migrationsDir } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { blockEventValues, withBlockEvent } from '../src/service/sql/blockEvent.js';
-import { fmt, median, startBenchPostgres } from './env.js';
+import { fmt, median, procCpuMs, startBenchPostgres } from './env.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' }, statements: { type: 'string', default: '2000' }, clients: { type: 'string', default: '4' } } });
 const ROUNDS = Number(values.rounds);
@@ -49,11 +49,6 @@ end $$`;
 const VARIANTS = { 'on conflict': trigger(OLD_INSERT), 'not exists': trigger(ANTI_INSERT), plain: trigger(PLAIN_INSERT) } as const;
 type Variant = keyof typeof VARIANTS;
 
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
 const pgh = await startBenchPostgres((s) => console.log(s));
 try {
   const url = await pgh.database('bench_enqueue_trigger_ab');
@@ -77,7 +72,7 @@ try {
     for (const v of order) {
       await pool.query(VARIANTS[v]);
       const l0 = await lsn();
-      const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
+      const cpu0 = pids.reduce((a, p) => a + procCpuMs(p), 0);
       const t0 = performance.now();
       await Promise.all(
         clients.map(async (c, k) => {
@@ -89,7 +84,7 @@ try {
       );
       n += STATEMENTS;
       const wallUs = ((performance.now() - t0) * 1000) / STATEMENTS;
-      const cpuUs = ((pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) * 1000) / STATEMENTS;
+      const cpuUs = ((pids.reduce((a, p) => a + procCpuMs(p), 0) - cpu0) * 1000) / STATEMENTS;
       const wal = Number((await pool.query<{ d: string }>('select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::text as d', [l0])).rows[0]!.d) / STATEMENTS;
       // Round −1 warms both (plans, caches) and is not counted.
       if (round >= 0) out.get(v)!.cpuUs.push(cpuUs), out.get(v)!.wallUs.push(wallUs), out.get(v)!.wal.push(wal);

@@ -87,6 +87,18 @@ export function peakRssMb(pid: number): number | undefined {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms, from /proc (USER_HZ is 100 on Linux); NaN when unavailable. */
+export function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses): utime and stime are 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function fmt(n: number, digits = 0): string {
