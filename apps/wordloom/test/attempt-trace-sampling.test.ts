@@ -6,6 +6,7 @@ import { isTracingSuppressed } from '@opentelemetry/core';
 import { AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { outboxDrained } from './support/wait.js';
 import { parseStored, resetTracingProbe, storedSampling } from '@loomtrace/outbox/internal';
 import { WRITTEN } from '@loomtrace/outbox';
 import { insertEvents } from '@loomtrace/outbox/internal';
@@ -67,11 +68,7 @@ describe('per-event trace and sampling', () => {
     resetTracingProbe();
     const worker = new OutboxWorker({ pool: db.pool, projection: 'search', sink, listen: false, pollIntervalMs: 20, concurrency: 1 });
     await worker.start();
-    for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
-      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state in ('pending','claimed')");
-      if (rows[0]!.n === 0) break;
-      if (Date.now() > end) throw new Error('outbox did not drain');
-    }
+    await outboxDrained(db.pool);
     await worker.stop();
     await provider.forceFlush();
     const spans = exporter.getFinishedSpans();
@@ -194,11 +191,7 @@ describe('per-event trace and sampling', () => {
     const drain = async (): Promise<void> => {
       const worker = new OutboxWorker({ pool: db.pool, projection: 'search', sink: { name: 'noop', system: 'none', write: async (es) => es.map(() => WRITTEN) }, listen: false, pollIntervalMs: 20, concurrency: 1, eventSpans: exporter });
       await worker.start();
-      for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
-        const { rows } = await db.pool.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state in ('pending','claimed')");
-        if (rows[0]!.n === 0) break;
-        if (Date.now() > end) throw new Error('outbox did not drain');
-      }
+      await outboxDrained(db.pool);
       await worker.stop();
       await provider.forceFlush();
       await exporter.forceFlush();

@@ -27,3 +27,11 @@ export async function outboxCounts(db: Queryable): Promise<Record<string, number
   const { rows } = await db.query<{ state: string; n: number }>('select state, count(*)::int n from loomtrace.outbox_current group by state');
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
+
+/** Waits until no outbox event is pending or claimed (every event acked or dead-lettered). */
+export async function outboxDrained(db: Queryable, timeoutMs = 10_000): Promise<void> {
+  await until('the outbox to drain', timeoutMs, async () => {
+    const { rows } = await db.query<{ n: number }>("select count(*)::int n from loomtrace.outbox where state in ('pending','claimed')");
+    return rows[0]!.n === 0;
+  }, { intervalMs: 20 });
+}
