@@ -13,6 +13,7 @@ import { createPool } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { BLOCK_COLUMNS } from '../src/service/model.js';
 import { blockEventValues, withBlockEvent } from '../src/service/sql/blockEvent.js';
+import { UPDATE_BLOCK } from '../src/service/sql/updateBlock.js';
 import { fmt, median, procCpuMs, startBenchPostgres } from './env.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' }, statements: { type: 'string', default: '2000' }, clients: { type: 'string', default: '4' } } });
@@ -20,10 +21,8 @@ const ROUNDS = Number(values.rounds);
 const STATEMENTS = Number(values.statements);
 const CLIENTS = Number(values.clients);
 
-const CHANGE = `update wordloom.blocks
-      set content = coalesce($2, content), block_type = coalesce($3, block_type), position = coalesce($4, position),
-          version = version + 1, updated_at = now()
-    where id = $1 and deleted_at is null and ($5::bigint is null or version = $5)`;
+/** Wordloom's block change, as the API runs it. */
+const CHANGE = UPDATE_BLOCK;
 /** The statement as it was before decision 0015: the event through loomtrace.enqueue(...). */
 function viaEnqueueFunction(change: string, n: number): string {
   const p = (k: number) => `$${n + k}`;

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { createPool, migrationsDir } from '@loomtrace/outbox';
 import { migrateAll } from '../src/db/migrate.js';
 import { blockEventValues, withBlockEvent } from '../src/service/sql/blockEvent.js';
+import { UPDATE_BLOCK } from '../src/service/sql/updateBlock.js';
 import { fmt, median, procCpuMs, startBenchPostgres } from './env.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' }, statements: { type: 'string', default: '2000' }, clients: { type: 'string', default: '4' } } });
@@ -22,10 +23,8 @@ const ROUNDS = Number(values.rounds);
 const STATEMENTS = Number(values.statements);
 const CLIENTS = Number(values.clients);
 
-const CHANGE = `update wordloom.blocks
-      set content = coalesce($2, content), block_type = coalesce($3, block_type), position = coalesce($4, position),
-          version = version + 1, updated_at = now()
-    where id = $1 and deleted_at is null and ($5::bigint is null or version = $5)`;
+/** Wordloom's block change, as the API runs it. */
+const CHANGE = UPDATE_BLOCK;
 const STATEMENT = withBlockEvent(CHANGE, 5);
 
 /** Migration 000090's insert, as written there. */

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { API_NODE_FLAGS, WORKER_NODE_FLAGS, processFlags } from '../src/cli/workerFlags.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { freePort, startApi, startProcess, type Proc } from './support/procs.js';
+import { startApi, startPorts, startProcess, type Proc } from './support/procs.js';
 
 let db: TestDatabase;
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -57,16 +57,7 @@ describe("the API's Node flags", () => {
   test('npm start launches the API with them', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'loomtrace-flags-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const env = {
-      DATABASE_URL: db.url,
-      LOOMTRACE_DATA_DIR: dir,
-      PORT: String(await freePort()),
-      EXPLORER_PORT: String(await freePort()),
-      EXPLORER_OTLP_PORT: String(await freePort()),
-      METRICS_PORT: String(await freePort()),
-      EXPLORER_TOKEN: '',
-      OTEL_EXPORTER_OTLP_ENDPOINT: '',
-    };
+    const env = await startPorts({ DATABASE_URL: db.url, LOOMTRACE_DATA_DIR: dir });
     const st: Proc = startProcess('start-flags', 'start.js', env);
     cleanup.push(() => st.stop(20_000));
     await st.waitFor(/loomtrace is running/, 90_000);

@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { freePort, startProcess, type Proc } from './support/procs.js';
+import { freePort, startPorts, startProcess, type Proc } from './support/procs.js';
 import { until } from './support/wait.js';
 import { compileExplorerOptions } from '@loomtrace/explorer';
 import { startExplorer } from '@loomtrace/explorer';
@@ -45,18 +45,7 @@ async function occupy(): Promise<{ port: number; close(): Promise<void> }> {
 
 /** Ports for every listener `npm start` opens, chosen free. */
 async function startEnv(extra: Record<string, string>): Promise<Record<string, string> & { PORT: string; EXPLORER_PORT: string; METRICS_PORT: string }> {
-  return {
-    DATABASE_URL: db.url,
-    LOOMTRACE_DATA_DIR: dataDir,
-    PORT: String(await freePort()),
-    EXPLORER_PORT: String(await freePort()),
-    EXPLORER_OTLP_PORT: String(await freePort()),
-    METRICS_PORT: String(await freePort()),
-    EXPLORER_TOKEN: '',
-    OTEL_EXPORTER_OTLP_ENDPOINT: '',
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
-    ...extra,
-  };
+  return startPorts({ DATABASE_URL: db.url, LOOMTRACE_DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', ...extra });
 }
 
 async function exitedWithin(p: Proc, ms: number): Promise<number | null | 'running'> {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { portFree } from '../src/db/embedded.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { freePort, startProcess } from './support/procs.js';
+import { freePort, startPorts, startProcess } from './support/procs.js';
 
 const tmpDirs: string[] = [];
 let db: TestDatabase;
@@ -39,17 +39,7 @@ async function processesNaming(needle: string): Promise<string[]> {
   return found;
 }
 
-async function ports(extra: Record<string, string>): Promise<Record<string, string>> {
-  return {
-    PORT: String(await freePort()),
-    EXPLORER_PORT: String(await freePort()),
-    EXPLORER_OTLP_PORT: String(await freePort()),
-    METRICS_PORT: String(await freePort()),
-    EXPLORER_TOKEN: '',
-    OTEL_EXPORTER_OTLP_ENDPOINT: '',
-    ...extra,
-  };
-}
+const ports = startPorts;
 
 describe('npm start stopped while it starts', () => {
   test('SIGTERM while the embedded Postgres starts: it is stopped too, the port is free, exit 0, no banner', async () => {

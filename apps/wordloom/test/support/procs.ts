@@ -99,6 +99,22 @@ export async function freePort(): Promise<number> {
  * The API as a real process; resolves once /readyz answers 200. `script`: another build's api.js
  * (an absolute path, for A/B benchmarks against a base build).
  */
+/**
+ * Free ports for every listener `npm start` opens, with the explorer's token off and no OTLP
+ * endpoint set (the orchestrator's own defaults apply), plus `extra`.
+ */
+export async function startPorts(extra: Record<string, string> = {}): Promise<Record<string, string> & { PORT: string; EXPLORER_PORT: string; EXPLORER_OTLP_PORT: string; METRICS_PORT: string }> {
+  return {
+    PORT: String(await freePort()),
+    EXPLORER_PORT: String(await freePort()),
+    EXPLORER_OTLP_PORT: String(await freePort()),
+    METRICS_PORT: String(await freePort()),
+    EXPLORER_TOKEN: '',
+    OTEL_EXPORTER_OTLP_ENDPOINT: '',
+    ...extra,
+  };
+}
+
 export async function startApi(databaseUrl: string, env: Record<string, string> = {}, script = 'api.js'): Promise<Proc & { url: string }> {
   const port = await freePort();
   const p = startProcess('api', script, { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', ...env });
