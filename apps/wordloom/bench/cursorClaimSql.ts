@@ -55,19 +55,25 @@ const COLS = `o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_
   o.tracestate, o.payload, o.attempts, o.previous_owner, o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms,
   o.last_attempt_span, o.run_at, o.enqueued_at, o.xmin as row_xmin, o.txid`;
 
-/** One page of the delta (lo, hi) after position (pt, pi), at most `lim` rows, in (txid, id) order. */
-export function deltaPage(lo: string, hi: string, pt: string, pi: string, lim: string): string {
-  return `(select ${COLS} from loomtrace.outbox o
-            where o.projection = p_projection
-              and o.txid = any(array(select x from pg_snapshot_xip(${lo}) x where pg_visible_in_snapshot(x, ${hi})))
-              and (o.projection, o.txid, o.id) > (p_projection, ${pt}, ${pi}) and o.state = 'pending'
-            order by o.txid, o.id limit ${lim})
+/**
+ * One page of the delta (lo, hi) after position (pt, pi), at most `lim` rows, in (txid, id) order.
+ * Every bound is a row comparison on the index's leading columns (no separate `projection = $1`:
+ * with it, the btree starts at the projection's first entry and filters its way to the position,
+ * a scan that grows with every page).
+ */
+export function deltaPage(lo: string, hi: string, pt: string, pi: string, lim: string, cols = COLS): string {
+  return `(select u.* from (select x from pg_snapshot_xip(${lo}) x where pg_visible_in_snapshot(x, ${hi}) and x >= ${pt} order by x) xs
+            cross join lateral (
+              select ${cols} from loomtrace.outbox o
+               where (o.projection, o.txid, o.id) > ($1, xs.x, case when xs.x = ${pt} then ${pi} else 0 end)
+                 and (o.projection, o.txid) <= ($1, xs.x) and o.state = 'pending'
+               order by o.projection, o.txid, o.id limit ${lim}) u
+           limit ${lim})
           union all
-          (select ${COLS} from loomtrace.outbox o
-            where o.projection = p_projection
-              and (o.projection, o.txid, o.id) > (p_projection, greatest(${pt}, pg_snapshot_xmax(${lo})), case when ${pt} >= pg_snapshot_xmax(${lo}) then ${pi} else 0 end)
-              and o.txid < pg_snapshot_xmax(${hi}) and pg_visible_in_snapshot(o.txid, ${hi}) and o.state = 'pending'
-            order by o.txid, o.id limit ${lim})`;
+          (select ${cols} from loomtrace.outbox o
+            where (o.projection, o.txid, o.id) > ($1, greatest(${pt}, pg_snapshot_xmax(${lo})), case when ${pt} >= pg_snapshot_xmax(${lo}) then ${pi} else 0 end)
+              and (o.projection, o.txid) < ($1, pg_snapshot_xmax(${hi})) and pg_visible_in_snapshot(o.txid, ${hi}) and o.state = 'pending'
+            order by o.projection, o.txid, o.id limit ${lim})`;
 }
 
 export const CURSOR_CLAIM_FUNCTION = `
@@ -82,12 +88,12 @@ declare
   c bench_cursor;
 begin
   -- One claimer at a time per projection; the next statement's snapshot is taken after this lock.
-  select * into c from bench_cursor k where k.projection = p_projection for update;
+  select * into c from bench_cursor k where k.projection = $1 for update;
   return query
   with s as (select pg_current_snapshot() as s3, clock_timestamp() as t),
   queued as (
     delete from loomtrace.outbox_queue q
-     where q.ctid = any(array(select ctid from loomtrace.outbox_queue where projection = p_projection and run_at <= clock_timestamp()
+     where q.ctid = any(array(select ctid from loomtrace.outbox_queue where projection = $1 and run_at <= clock_timestamp()
                               order by run_at, id limit p_limit for update skip locked))
     returning q.id, q.xmin as q_xmin
   ),
@@ -115,7 +121,7 @@ begin
            pos_id = coalesce((select p.id from page p where p.fresh = a.yes order by p.txid desc, p.id desc limit 1),
                              case when a.yes then 0 else c.pos_id end)
       from advanced a
-     where k.projection = p_projection
+     where k.projection = $1
   ),
   claimed as (
     select o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.request_id, o.attributes, o.traceparent,
@@ -130,7 +136,7 @@ begin
   ),
   lease as (
     insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids, presence)
-    select p_token, p_projection, p_owner, s.t, s.t + make_interval(secs => p_lease_ms / 1000), array_agg(cl.id order by cl.id), p_presence
+    select p_token, $1, p_owner, s.t, s.t + make_interval(secs => p_lease_ms / 1000), array_agg(cl.id order by cl.id), p_presence
       from claimed cl, s group by s.t
   )
   select cl.id::text, cl.event_type, cl.aggregate_type, cl.aggregate_id, cl.aggregate_version::float8, cl.request_id, cl.attributes,
@@ -144,4 +150,74 @@ begin
    order by cl.id;
 end $fn$;`;
 
-export const CURSOR_CLAIM = 'select * from bench_cursor_claim($1, $2, $3, $4, $5, $6)';
+export const CURSOR_CLAIM_PLPGSQL = 'select * from bench_cursor_claim($1, $2, $3, $4, $5, $6)';
+
+const NARROW = 'o.id, o.txid, o.ctid';
+const OUT_COLS = `o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, o.request_id, o.attributes, o.traceparent,
+  o.tracestate, o.payload, o.attempts, o.previous_owner, o.previous_token, o.previous_lease_ms, o.last_reason, o.last_delay_ms,
+  o.last_attempt_span, o.run_at, o.enqueued_at`;
+
+/**
+ * The same claim as one plain statement (no plpgsql, no tuplestore; the delta's pages carry
+ * (id, txid, ctid) only and the rows are read once, by ctid). Its snapshot is taken before it
+ * waits for the cursor row, so a claimer whose snapshot is older than the s2 the previous holder
+ * stored (\`fresh\` false: an xid s2 sees committed is in progress in this one, or s2's xmax is
+ * beyond this one's) claims from the queue only and leaves the cursor as it is: it must not page
+ * a delta it cannot fully see.
+ */
+export const CURSOR_CLAIM = `
+with c as (
+  select k.s1, k.s2, k.pos_txid, k.pos_id, s.s3, s.t,
+         pg_snapshot_xmax(k.s2) <= pg_snapshot_xmax(s.s3)
+           and not exists (select 1 from pg_snapshot_xip(s.s3) x where x < pg_snapshot_xmax(k.s2) and pg_visible_in_snapshot(x, k.s2)) as fresh
+    from bench_cursor k, (select pg_current_snapshot() as s3, clock_timestamp() as t) s
+   where k.projection = $1
+     for update of k
+), queued as (
+  delete from loomtrace.outbox_queue q
+   where q.ctid = any(array(select ctid from loomtrace.outbox_queue where projection = $1 and run_at <= clock_timestamp()
+                            order by run_at, id limit $2 for update skip locked))
+  returning q.id, q.xmin as q_xmin
+), nq as (
+  select count(*)::int as n from queued
+), old_page as (
+  select * from (${deltaPage('(select s1 from c)', '(select s2 from c)', '(select pos_txid from c)', '(select pos_id from c)', '$2', NARROW)}) u
+   where (select fresh from c)
+   limit greatest($2 - (select n from nq), 0)
+), nold as (
+  select count(*)::int as n from old_page
+), new_page as (
+  select * from (${deltaPage('(select s2 from c)', '(select s3 from c)', "'0'::xid8", '0', '$2', NARROW)}) u
+   where (select fresh from c) and (select n from nold) + (select n from nq) < $2
+   limit greatest($2 - (select n from nq) - (select n from nold), 0)
+), page as (
+  select id, txid, ctid, false as fresh from old_page union all select id, txid, ctid, true from new_page
+), adv as (
+  select (select n from nold) + (select n from nq) < $2 as yes
+), cur as (
+  update bench_cursor k
+     set s1 = case when a.yes then c.s2 else c.s1 end,
+         s2 = case when a.yes then c.s3 else c.s2 end,
+         pos_txid = coalesce((select p.txid from page p where p.fresh = a.yes order by p.txid desc, p.id desc limit 1),
+                             case when a.yes then '0'::xid8 else c.pos_txid end),
+         pos_id = coalesce((select p.id from page p where p.fresh = a.yes order by p.txid desc, p.id desc limit 1),
+                           case when a.yes then 0 else c.pos_id end)
+    from adv a, c
+   where k.projection = $1 and c.fresh
+), claimed as (
+  select ${OUT_COLS}, o.xmin as row_xmin from loomtrace.outbox o where o.ctid = any(array(select ctid from page))
+  union all
+  select ${OUT_COLS}, q.q_xmin from loomtrace.outbox o join queued q on q.id = o.id where o.state = 'pending'
+), lease as (
+  insert into loomtrace.outbox_leases (token, projection, owner, claimed_at, expires_at, event_ids, presence)
+  select $3, $1, $4, c.t, c.t + make_interval(secs => $5::float8 / 1000), array_agg(cl.id order by cl.id), $6::int
+    from claimed cl, c group by c.t
+)
+select cl.id::text, cl.event_type, cl.aggregate_type, cl.aggregate_id, cl.aggregate_version::float8, cl.request_id, cl.attributes,
+       cl.traceparent, cl.tracestate, cl.payload, cl.attempts + 1, cl.previous_owner, cl.previous_token, cl.previous_lease_ms,
+       cl.last_reason, cl.last_delay_ms, cl.last_attempt_span,
+       extract(epoch from case when cl.attempts > 0 then cl.run_at else coalesce(ct.at, cl.enqueued_at) end)::float8 * 1000,
+       cl.attempts = 0 and ct.at is not null,
+       extract(epoch from c.t)::float8 * 1000
+  from claimed cl cross join c cross join lateral (select pg_xact_commit_timestamp(cl.row_xmin) as at) ct
+ order by cl.id`;
