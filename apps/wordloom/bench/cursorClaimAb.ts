@@ -17,6 +17,9 @@
  * - `cursor-open-tx`: `cursor` while another session holds a writing transaction open (one event
  *   inserted, not committed) for the whole drain; at the end it commits and its event must be
  *   claimed by the next claim.
+ * - `current-open-tx`: `current` with the same open transaction (it holds back the horizon: the
+ *   queue rows the claims delete stay in the queue's index, and each claim's scan, which starts
+ *   at the oldest due entry, steps over all of them).
  *
  * Both schemas carry the `txid` column and its index (added once), so the rows are the same
  * size in every variant; the backlog is committed before the clock starts, so neither the queue
@@ -38,7 +41,7 @@ const N = Number(process.env['BENCH_EVENTS'] ?? 100_000);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const BATCH = 500;
 
-const ALL = ['current', 'cursor', 'cursor-fn', 'cursor-open-tx'] as const;
+const ALL = ['current', 'cursor', 'cursor-fn', 'cursor-open-tx', 'current-open-tx'] as const;
 type Variant = (typeof ALL)[number];
 
 async function captured(run: (db: never) => Promise<unknown>, rows: unknown[]): Promise<string> {
@@ -69,7 +72,7 @@ try {
   for (const v of variants) if (!ALL.includes(v)) throw new Error(`unknown variant ${v}`);
 
   const cycle = async (c: pg.Client, v: Variant): Promise<number> => {
-    const text = v === 'current' ? claim : v === 'cursor-fn' ? CURSOR_CLAIM_PLPGSQL : CURSOR_CLAIM;
+    const text = v.startsWith('current') ? claim : v === 'cursor-fn' ? CURSOR_CLAIM_PLPGSQL : CURSOR_CLAIM;
     const name = `claim_${v}`;
     let done = 0;
     for (;;) {
@@ -106,11 +109,11 @@ try {
     enqueueCost: true,
     breakdown: process.env['BENCH_BREAKDOWN'] === '1',
     prepare: async (v) => {
-      await pool.query(v === 'current' ? enqueueWithQueueRow : ENQUEUE_NOTIFY_ONLY);
+      await pool.query(v.startsWith('current') ? enqueueWithQueueRow : ENQUEUE_NOTIFY_ONLY);
       await pool.query(CURSOR_RESET);
     },
     loaded: async (v) => {
-      if (v !== 'cursor-open-tx') return;
+      if (!v.endsWith('-open-tx')) return;
       // Begun after the backlog's commit, before the clock: in progress in every snapshot the drain's claims take.
       openTx = new pg.Client({ connectionString: url });
       await openTx.connect();
