@@ -19,10 +19,11 @@
  * are then in the next delta); it never holds back other events.
  *
  * Concurrent claimers take the cursor row FOR UPDATE (they queue for it, one claim at a time per
- * projection); the plpgsql function's statement after the lock takes its snapshot after the lock
- * was granted, so it is never older than the s2 the previous holder stored (a statement whose
- * snapshot was older than s2 could page past events it cannot see yet). Due rows of
- * `outbox_queue` (retries, reclaims, releases) go first, as now.
+ * projection). A statement whose snapshot is older than the s2 the previous holder stored could
+ * page past events it cannot see yet: the plain statement (CURSOR_CLAIM, the `cursor` variant)
+ * checks that and then claims from the queue only; the plpgsql function (`cursor-fn`) takes the
+ * lock in one statement and its snapshot in the next, so it is never older. Due rows of
+ * `outbox_queue` (retries, reclaims, releases) go first, as now. Decision 0021 has the figures.
  */
 
 export const CURSOR_SCHEMA = `
