@@ -4,7 +4,8 @@
  * and the backend's own CPU (/proc) is read around the claims and around the acks. Variants,
  * alternated, medians: the claim as it is (`queue`), the claim by cursor of cursorClaimAb.ts
  * (`cursor`), and each returning the event id alone instead of its 20 columns (`…-ids`: what
- * producing the rows' columns costs). `node dist/bench/claimRowCost.js` (BENCH_EVENTS, default
+ * producing the rows' columns costs); `queue-no-json`: the claim as it is with null for its two
+ * jsonb columns, payload and attributes (what their output costs). `node dist/bench/claimRowCost.js` (BENCH_EVENTS, default
  * 20000; BENCH_RUNS, default 3).
  */
 import { randomUUID } from 'node:crypto';
@@ -34,11 +35,20 @@ function idsOnly(sql: string, from: string, to: string, id: string): string {
   return `${sql.slice(0, a)}select ${id} ${sql.slice(b)}`;
 }
 
+/** The statement returning null for its two jsonb columns (what their output costs: an upper bound for storing them as json). */
+function noJson(sql: string): string {
+  const cols = 'c.attributes, c.traceparent, c.tracestate, c.payload';
+  const a = sql.lastIndexOf(cols);
+  if (a < 0) throw new Error('the claim statement changed: update claimRowCost.ts');
+  return `${sql.slice(0, a)}null::jsonb, c.traceparent, c.tracestate, null::jsonb${sql.slice(a + cols.length)}`;
+}
+
 const queueClaim = await captured((db) => claimEvents(db, { projection: 'search', limit: 1, leaseToken: randomUUID(), owner: 'x', leaseMs: 1, commitTimestamps: true }), []);
 const ack = await captured((db) => completeBatch(db, [], randomUUID()), [{ n: 0 }]);
 const CLAIMS = {
   queue: queueClaim,
   'queue-ids': idsOnly(queueClaim, 'select c.id::text', 'from claimed c join', 'c.id::text'),
+  'queue-no-json': noJson(queueClaim),
   cursor: CURSOR_CLAIM,
   'cursor-ids': idsOnly(CURSOR_CLAIM, 'select cl.id::text', 'from claimed cl', 'cl.id::text'),
 } as const;
