@@ -5,7 +5,8 @@
  * alternated, medians: the claim as it is (`queue`), the claim by cursor of cursorClaimAb.ts
  * (`cursor`), and each returning the event id alone instead of its 20 columns (`…-ids`: what
  * producing the rows' columns costs); `queue-no-json`: the claim as it is with null for its two
- * jsonb columns, payload and attributes (what their output costs). `node dist/bench/claimRowCost.js` (BENCH_EVENTS, default
+ * jsonb columns, payload and attributes (what their output costs); `queue-no-ct`: the claim's
+ * form for servers without track_commit_timestamp (no commit-timestamp lookup per row). `node dist/bench/claimRowCost.js` (BENCH_EVENTS, default
  * 20000; BENCH_RUNS, default 3).
  */
 import { randomUUID } from 'node:crypto';
@@ -44,11 +45,13 @@ function noJson(sql: string): string {
 }
 
 const queueClaim = await captured((db) => claimEvents(db, { projection: 'search', limit: 1, leaseToken: randomUUID(), owner: 'x', leaseMs: 1, commitTimestamps: true }), []);
+const queueClaimNoCommitTs = await captured((db) => claimEvents(db, { projection: 'search', limit: 1, leaseToken: randomUUID(), owner: 'x', leaseMs: 1, commitTimestamps: false }), []);
 const ack = await captured((db) => completeBatch(db, [], randomUUID()), [{ n: 0 }]);
 const CLAIMS = {
   queue: queueClaim,
   'queue-ids': idsOnly(queueClaim, 'select c.id::text', 'from claimed c join', 'c.id::text'),
   'queue-no-json': noJson(queueClaim),
+  'queue-no-ct': queueClaimNoCommitTs,
   cursor: CURSOR_CLAIM,
   'cursor-ids': idsOnly(CURSOR_CLAIM, 'select cl.id::text', 'from claimed cl', 'cl.id::text'),
 } as const;
