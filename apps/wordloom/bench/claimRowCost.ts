@@ -6,7 +6,9 @@
  * (`cursor`), and each returning the event id alone instead of its 20 columns (`…-ids`: what
  * producing the rows' columns costs); `queue-no-json`: the claim as it is with null for its two
  * jsonb columns, payload and attributes (what their output costs); `queue-no-ct`: the claim's
- * form for servers without track_commit_timestamp (no commit-timestamp lookup per row). `node dist/bench/claimRowCost.js` (BENCH_EVENTS, default
+ * form for servers without track_commit_timestamp (no commit-timestamp lookup per row);
+ * `queue-json`: the claim as it is with payload and attributes stored as `json` (text) instead of
+ * `jsonb` (the column types changed on the emptied table for that variant, then back). `node dist/bench/claimRowCost.js` (BENCH_EVENTS, default
  * 20000; BENCH_RUNS, default 3).
  */
 import { randomUUID } from 'node:crypto';
@@ -52,6 +54,7 @@ const CLAIMS = {
   'queue-ids': idsOnly(queueClaim, 'select c.id::text', 'from claimed c join', 'c.id::text'),
   'queue-no-json': noJson(queueClaim),
   'queue-no-ct': queueClaimNoCommitTs,
+  'queue-json': queueClaim,
   cursor: CURSOR_CLAIM,
   'cursor-ids': idsOnly(CURSOR_CLAIM, 'select cl.id::text', 'from claimed cl', 'cl.id::text'),
 } as const;
@@ -60,10 +63,20 @@ type Variant = keyof typeof CLAIMS;
 const pgh = await startBenchPostgres((s) => console.log(s));
 const url = await pgh.database('bench_claimrowcost');
 const pool = createPool({ connectionString: url, max: 2, applicationName: 'bench-claimrowcost' });
+let setJsonColumns: ((type: 'json' | 'jsonb') => Promise<void>) | undefined;
 try {
   await migrateAll(pool);
   const enqueueWithQueueRow = readFileSync(path.join(ROOT, 'packages/outbox/migrations/000090_enqueue_without_speculative_insert.sql'), 'utf8');
   await pool.query(CURSOR_SCHEMA);
+  const { rows: view } = await pool.query<{ def: string }>("select pg_get_viewdef('loomtrace.outbox_current'::regclass) as def");
+  /** payload and attributes as `type` (on the emptied table; the view that reads them recreated). */
+  setJsonColumns = async (type: 'json' | 'jsonb') => {
+    await pool.query('drop view loomtrace.outbox_current');
+    await pool.query(`alter table loomtrace.outbox alter column payload drop default,
+                        alter column payload type ${type} using payload::${type}, alter column attributes type ${type} using attributes::${type},
+                        alter column payload set default '{}'::${type}`);
+    await pool.query(`create view loomtrace.outbox_current as ${view[0]!.def}`);
+  };
   const variants = Object.keys(CLAIMS) as Variant[];
   const res = new Map(variants.map((v) => [v, { claim: [] as number[], ack: [] as number[] }]));
   const c = await pool.connect();
@@ -73,6 +86,7 @@ try {
       const v = variants[(k + run) % variants.length]!;
       await pool.query(v.startsWith('queue') ? enqueueWithQueueRow : ENQUEUE_NOTIFY_ONLY);
       await pool.query('truncate loomtrace.outbox, loomtrace.outbox_queue, loomtrace.outbox_leases');
+      await setJsonColumns(v === 'queue-json' ? 'json' : 'jsonb');
       await pool.query(CURSOR_RESET);
       await enqueueBacklog(pool, N);
       const tokens: string[] = [];
@@ -98,6 +112,7 @@ try {
   console.log(`\none connection, ${fmt(N)} events, batch 500, backend CPU, median of ${RUNS} (alternated):`);
   for (const v of variants) console.log(`  ${v.padEnd(10)} claim ${fmt(median(res.get(v)!.claim), 1)} µs/event, ack ${fmt(median(res.get(v)!.ack), 1)} µs/event`);
 } finally {
+  await setJsonColumns?.('jsonb').catch(() => undefined);
   await pool.end();
   await pgh.stop();
 }
