@@ -50,11 +50,13 @@ export interface CycleAb<V extends string> {
   breakdown?: boolean;
   /** Run after each run's figures are printed. */
   after?(v: V): void;
+  /** Also print Postgres CPU and WAL per event of committing the backlog (untimed; its one transaction, 5,000 events a statement). */
+  enqueueCost?: boolean;
 }
 
 /** Runs every variant `runs` times, alternated, and prints each run and the medians. */
 export async function runCycleAb<V extends string>(o: CycleAb<V>): Promise<void> {
-  const res = new Map(o.variants.map((v) => [v, { rate: [] as number[], cpu: [] as number[], pgCpu: [] as number[], wal: [] as number[] }]));
+  const res = new Map(o.variants.map((v) => [v, { rate: [] as number[], cpu: [] as number[], pgCpu: [] as number[], wal: [] as number[], enqCpu: [] as number[], enqWal: [] as number[] }]));
   const probe = new CostProbe(o.url, !process.env['DATABASE_URL']);
   await probe.open();
   const clients = [new pg.Client({ connectionString: o.url }), new pg.Client({ connectionString: o.url })];
@@ -72,7 +74,15 @@ export async function runCycleAb<V extends string>(o: CycleAb<V>): Promise<void>
         await o.prepare?.(v);
         await o.pool.query(`truncate ${tables.join(', ')}`);
         await o.pool.query('checkpoint');
+        const enq0 = o.enqueueCost ? await probe.snapshot() : undefined;
         await enqueueBacklog(o.pool, o.events);
+        if (enq0) {
+          const e = await probe.since(enq0);
+          const r = res.get(v)!;
+          r.enqCpu.push(((e.pgCpuMs ?? NaN) * 1000) / o.events);
+          r.enqWal.push(e.walBytes / o.events);
+          console.log(`  ${v.padEnd(14)} enqueue: Postgres CPU ${fmt(r.enqCpu.at(-1)!, 1)} µs/event, ${fmt(r.enqWal.at(-1)!)} WAL bytes/event`);
+        }
         await o.loaded?.(v);
         const parts = o.breakdown ? await snapshotBreakdown(clients[0]!) : undefined;
         const before = await probe.snapshot();
@@ -105,5 +115,12 @@ export async function runCycleAb<V extends string>(o: CycleAb<V>): Promise<void>
   for (const v of o.variants) {
     const r = res.get(v)!;
     console.log(`  ${line(v, median(r.rate), median(r.cpu), median(r.pgCpu), median(r.wal))} (${fmt(median(r.rate) / base, 2)}× ${first})`);
+  }
+  if (o.enqueueCost) {
+    console.log('the backlog\'s enqueue (untimed), median:');
+    for (const v of o.variants) {
+      const r = res.get(v)!;
+      console.log(`  ${v.padEnd(14)} Postgres CPU ${fmt(median(r.enqCpu), 1)} µs/event, ${fmt(median(r.enqWal))} WAL bytes/event`);
+    }
   }
 }

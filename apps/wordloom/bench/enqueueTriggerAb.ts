@@ -2,7 +2,8 @@
  * Issue 14 (5): the PATCH statement's Postgres side with the enqueue trigger's two queue
  * inserts, A/B alternated in one run: `on conflict` (the trigger before migration 000090: a
  * speculative insertion per event), `not exists` (a plain insert behind an anti-join on the
- * primary key: measured, dropped) and `plain` (000090). The statement is Wordloom's own (block update and plain outbox
+ * primary key: measured, dropped), `plain` (000090) and `no queue row` (decision 0021: the
+ * enqueue a claim by cursor would need; below). The statement is Wordloom's own (block update and plain outbox
  * INSERT in one statement, autocommit, as the API runs it) from `--clients` connections at
  * once; only the trigger function differs. Reports per statement the backends' CPU (/proc of
  * each connection's backend), the wall time and the WAL bytes and records.
@@ -45,7 +46,18 @@ begin
   end if;
   return null;
 end $$`;
-const VARIANTS = { 'on conflict': trigger(OLD_INSERT), 'not exists': trigger(ANTI_INSERT), plain: trigger(PLAIN_INSERT) } as const;
+const VARIANTS = { 'on conflict': trigger(OLD_INSERT), 'not exists': trigger(ANTI_INSERT), plain: trigger(PLAIN_INSERT), 'no queue row': trigger('') } as const;
+/**
+ * `no queue row` (decision 0021, measured, not adopted): the enqueue of a claim by cursor
+ * (cursorClaimAb.ts): no queue row; each event stores its transaction id, indexed with its
+ * projection. The column is added without a table rewrite and dropped again after the variant.
+ */
+const CURSOR_COLUMN = [
+  'alter table loomtrace.outbox add column txid xid8',
+  'alter table loomtrace.outbox alter column txid set default pg_current_xact_id()',
+  'create index outbox_txid_idx on loomtrace.outbox (projection, txid, id)',
+];
+const CURSOR_COLUMN_DROP = ['drop index loomtrace.outbox_txid_idx', 'alter table loomtrace.outbox drop column txid'];
 type Variant = keyof typeof VARIANTS;
 
 const pgh = await startBenchPostgres((s) => console.log(s));
@@ -70,6 +82,7 @@ try {
     const order = all.map((_, k) => all[(k + round + 1) % all.length]!);
     for (const v of order) {
       await pool.query(VARIANTS[v]);
+      if (v === 'no queue row') for (const q of CURSOR_COLUMN) await pool.query(q);
       const l0 = await lsn();
       const cpu0 = pids.reduce((a, p) => a + procCpuMs(p), 0);
       const t0 = performance.now();
@@ -85,6 +98,7 @@ try {
       const wallUs = ((performance.now() - t0) * 1000) / STATEMENTS;
       const cpuUs = ((pids.reduce((a, p) => a + procCpuMs(p), 0) - cpu0) * 1000) / STATEMENTS;
       const wal = Number((await pool.query<{ d: string }>('select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::text as d', [l0])).rows[0]!.d) / STATEMENTS;
+      if (v === 'no queue row') for (const q of CURSOR_COLUMN_DROP) await pool.query(q);
       // Round −1 warms both (plans, caches) and is not counted.
       if (round >= 0) out.get(v)!.cpuUs.push(cpuUs), out.get(v)!.wallUs.push(wallUs), out.get(v)!.wal.push(wal);
       console.log(`  ${round < 0 ? 'warm-up' : `round ${round}`} ${v.padEnd(12)} backend CPU ${fmt(cpuUs, 1)} µs/statement, wall ${fmt(wallUs, 1)} µs/statement, WAL ${fmt(wal)} B/statement`);
@@ -93,7 +107,7 @@ try {
   }
   for (const [v, r] of out) console.log(`${v.padEnd(12)} median backend CPU ${fmt(median(r.cpuUs), 1)} µs/statement, wall ${fmt(median(r.wallUs), 1)} µs/statement, WAL ${fmt(median(r.wal))} B/statement (${CLIENTS} clients)`);
   const a = out.get('on conflict')!;
-  for (const v of ['not exists', 'plain'] as const) {
+  for (const v of ['not exists', 'plain', 'no queue row'] as const) {
     const b = out.get(v)!;
     console.log(`${v} ÷ on conflict: CPU ${fmt(median(b.cpuUs) / median(a.cpuUs), 2)}, wall ${fmt(median(b.wallUs) / median(a.wallUs), 2)}`);
   }
