@@ -12,15 +12,34 @@
  * One mode per process (the SDK is global): alternate them from the shell, e.g.
  *   for m in off sampledOff on off sampledOff on; do node dist/bench/apiSpans.js $m; done
  * docs/decisions/0020-api-gc-and-tracing-cost.md compares this with the API's whole tracing cost.
+ * RECEIVER=process: the receiver runs in a child process that discards the bodies, so its CPU is
+ * not counted here (decision 0022); the spans received are then not counted.
  */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { startTelemetry, stopTelemetry } from '../src/cli/telemetry.js';
 import { startReceiver } from './otlpReceiver.js';
 
 const mode = process.argv[2] ?? 'on';
+if (mode === 'sink') {
+  // The child of RECEIVER=process: answers every export at once, keeps nothing, prints its port.
+  const s = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  s.keepAliveTimeout = 60_000;
+  s.listen(0, '127.0.0.1', () => console.log((s.address() as AddressInfo).port));
+  process.on('SIGTERM', () => process.exit(0));
+  await new Promise(() => undefined);
+}
 if (!['off', 'sampledOff', 'on'].includes(mode)) throw new Error(`mode: off | sampledOff | on, not ${mode}`);
+const sink = process.env['RECEIVER'] === 'process' ? spawn(process.execPath, [fileURLToPath(import.meta.url), 'sink'], { stdio: ['ignore', 'pipe', 'inherit'] }) : undefined;
+const sinkUrl = sink ? await new Promise<string>((resolve) => sink.stdout!.once('data', (b: Buffer) => resolve(`http://127.0.0.1:${b.toString().trim()}`))) : undefined;
 const rx = await startReceiver();
 if (mode === 'off') process.env['OTEL_SDK_DISABLED'] = 'true';
-process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = rx.url;
+process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = sinkUrl ?? rx.url;
 process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/protobuf';
 process.env['OTEL_TRACES_EXPORTER'] = 'otlp';
 process.env['OTEL_TRACES_SAMPLER'] = mode === 'sampledOff' ? 'always_off' : 'parentbased_always_on';
@@ -88,6 +107,6 @@ for (let round = 0; round < Number(process.env['ROUNDS'] ?? 5); round++) {
 const sorted = [...perRequest].sort((a, b) => a - b);
 console.log(`${mode}: ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} µs CPU per PATCH's spans (median; rounds ${perRequest.map((x) => x.toFixed(1)).join(' ')})`);
 await stopTelemetry();
-const spans = [...rx.count().values()].reduce((a, b) => a + b, 0);
-console.log(`spans received: ${spans}`);
+if (sink) sink.kill();
+else console.log(`spans received: ${[...rx.count().values()].reduce((a, b) => a + b, 0)}`);
 await rx.close();

@@ -28,7 +28,7 @@ import type { LoopProbeData } from './loopProbe.js';
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { median, procCpuMs, startBenchPostgres } from './env.js';
+import { median, procCpuMs, procThreadCpuMs, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
 import { startApi } from '../test/support/procs.js';
 
@@ -85,6 +85,7 @@ const cpu: Record<string, number[]> = {};
 const gcMs: Record<string, number[]> = {};
 const gcMax: Record<string, number[]> = {};
 const rss: Record<string, number[]> = {};
+const byThread: Record<string, Record<string, number[]>> = {};
 let run = 0;
 const reps = Number(process.env['REPS'] ?? 3);
 for (let rep = 0; rep < reps; rep++) {
@@ -98,6 +99,7 @@ for (let rep = 0; rep < reps; rep++) {
     api = await startApi(url, { ...base, ...mode.env, ...probeEnv(mode.env, probeFile) }, mode.script);
     let i = 0;
     const cpu0 = procCpuMs(api.proc.pid!);
+    const threads0 = procThreadCpuMs(api.proc.pid!);
     const t0 = Date.now();
     const r = await autocannon({
       url: api.url,
@@ -117,6 +119,9 @@ for (let rep = 0; rep < reps; rep++) {
       ],
     });
     const usPerReq = ((procCpuMs(api.proc.pid!) - cpu0) * 1000) / Math.max(1, r.requests.total);
+    // The same CPU by thread (main, V8Worker: GC and compiler helpers, libuv-worker, …), µs per request.
+    const threads1 = procThreadCpuMs(api.proc.pid!);
+    for (const [t, ms] of Object.entries(threads1)) ((byThread[m] ??= {})[t] ??= []).push(((ms - (threads0[t] ?? 0)) * 1000) / Math.max(1, r.requests.total));
     const t1 = Date.now();
     const peak = peakRssMb(api.proc.pid!);
     await api.stop();
@@ -146,6 +151,7 @@ for (const m of names) {
       `   ${median(gcMs[m]!).toFixed(0).padStart(12)}  ${median(gcMax[m]!).toFixed(1).padStart(13)}  ${median(rss[m]!).toFixed(0).padStart(11)}`,
   );
 }
+console.log('\nAPI µs CPU/req by thread (medians): ' + names.map((m) => `${m}: ${Object.entries(byThread[m] ?? {}).map(([t, v]) => `${t} ${median(v).toFixed(0)}`).join(', ')}`).join('; '));
 fs.rmSync(probeDir, { recursive: true, force: true });
 await rx.close();
 await pgh.stop();

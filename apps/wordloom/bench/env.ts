@@ -3,7 +3,7 @@
  * default settings unless DATABASE_URL is given), a database per system under test, small
  * statistics helpers, and peak-RSS readings from /proc.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -97,6 +97,28 @@ export function procCpuMs(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU time (ms) of a process's threads, summed by thread name (/proc/<pid>/task/<tid>/stat: `node` the main thread, `V8Worker` GC and compiler helpers, `libuv-worker`, …). */
+export function procThreadCpuMs(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '').trim();
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

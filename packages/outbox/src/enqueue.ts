@@ -1,5 +1,5 @@
-import { SpanKind, context, trace, type Attributes } from '@opentelemetry/api';
-import { injectContext, type StoredContext } from './tracing/carrier.js';
+import { SpanKind, type Attributes } from '@opentelemetry/api';
+import { injectContext, storedContextOf, type StoredContext } from './tracing/carrier.js';
 import * as sc from './tracing/semconv.js';
 import { recordFailure, tracer, withSpan } from './tracing/spans.js';
 import { insertEvent } from './sql/insertEvent.js';
@@ -29,7 +29,7 @@ export async function enqueue(db: EnqueueClient, event: EnqueueInput): Promise<s
       },
     },
     async (span) => {
-      const id = await insertEvent(db, event, injectContext(trace.setSpan(context.active(), span)));
+      const id = await insertEvent(db, event, storedContextOf(span.spanContext()));
       span.setAttribute(sc.ATTR_MESSAGING_MESSAGE_ID, id);
       return id;
     },
@@ -50,15 +50,16 @@ export async function enqueueMany(db: EnqueueClient, events: readonly EnqueueInp
 }
 
 function sendAttributes(event: { projection: string; eventType: string; requestId?: string | null | undefined }): Attributes {
-  return {
+  const a: Attributes = {
     [sc.ATTR_MESSAGING_SYSTEM]: sc.MESSAGING_SYSTEM,
     [sc.ATTR_MESSAGING_OPERATION_TYPE]: sc.MessagingOperationType.SEND,
     [sc.ATTR_MESSAGING_OPERATION_NAME]: 'send',
     [sc.ATTR_MESSAGING_DESTINATION_NAME]: event.projection,
     [sc.ATTR_PROJECTION]: event.projection,
     [sc.ATTR_EVENT_TYPE]: event.eventType,
-    ...(event.requestId ? { [sc.ATTR_REQUEST_ID]: event.requestId } : {}),
   };
+  if (event.requestId) a[sc.ATTR_REQUEST_ID] = event.requestId;
+  return a;
 }
 
 /** What the producer knows of an event before its statement runs. */
@@ -98,15 +99,11 @@ export async function sendInStatement<T>(
   sent: (result: T) => SentEvent | undefined,
 ): Promise<T> {
   checkedProjection(event.projection);
-  const parent = context.active();
-  const span = tracer().startSpan(
-    sc.SpanNames.send(event.projection),
-    { kind: SpanKind.PRODUCER, attributes: sendAttributes(event) },
-    parent,
-  );
+  const span = tracer().startSpan(sc.SpanNames.send(event.projection), { kind: SpanKind.PRODUCER, attributes: sendAttributes(event) });
   let result: T;
   try {
-    result = await run(injectContext(trace.setSpan(parent, span)));
+    // The span's own context, as injectContext would read it back from a context holding the span.
+    result = await run(storedContextOf(span.spanContext()));
   } catch (err) {
     recordFailure(span, err);
     span.end();
@@ -114,12 +111,10 @@ export async function sendInStatement<T>(
   }
   const ev = sent(result);
   if (ev && span.isRecording()) {
-    span.setAttributes({
-      [sc.ATTR_MESSAGING_MESSAGE_ID]: ev.id,
-      [sc.ATTR_AGGREGATE_ID]: ev.aggregateId,
-      [sc.ATTR_AGGREGATE_VERSION]: ev.aggregateVersion,
-      ...ev.attributes,
-    });
+    span.setAttribute(sc.ATTR_MESSAGING_MESSAGE_ID, ev.id);
+    span.setAttribute(sc.ATTR_AGGREGATE_ID, ev.aggregateId);
+    span.setAttribute(sc.ATTR_AGGREGATE_VERSION, ev.aggregateVersion);
+    if (ev.attributes) span.setAttributes(ev.attributes);
   }
   if (ev) span.end();
   return result;

@@ -80,10 +80,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestHook: (span, request) => {
       // An unsampled request's span records nothing: skip building what it would drop.
       if (!span.isRecording()) return;
-      const route = request.routeOptions.url ?? request.url.split('?')[0];
+      const q = request.url.indexOf('?');
+      const path = q < 0 ? request.url : request.url.slice(0, q);
+      const route = request.routeOptions.url ?? path;
       span.updateName(`${request.method} ${route}`);
       // url.path is the path only; the query string can carry user text (search terms).
-      span.setAttribute('url.path', request.url.split('?')[0] ?? '/');
+      span.setAttribute('url.path', path || '/');
       span.setAttribute(sc.ATTR_REQUEST_ID, request.id);
       const id = (request.params as { id?: unknown } | undefined)?.id;
       if (typeof id === 'string' && route?.startsWith('/api/v1/blocks/')) span.setAttribute(sc.ATTR_BLOCK_ID, id);

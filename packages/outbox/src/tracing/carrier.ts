@@ -15,7 +15,11 @@ export interface StoredContext {
  * definition, and a process that configured only B3 (or none) must still link its worker.
  */
 export function injectContext(ctx: Context = context.active()): StoredContext {
-  const sc = trace.getSpanContext(ctx);
+  return storedContextOf(trace.getSpanContext(ctx));
+}
+
+/** A span context as injectContext stores it (for a span at hand: no context built to read it back). */
+export function storedContextOf(sc: SpanContext | undefined): StoredContext {
   if (!sc || !trace.isSpanContextValid(sc)) return { traceparent: null, tracestate: null };
   const ts = sc.traceState?.serialize();
   return { traceparent: formatTraceparent(sc), tracestate: ts ? ts : null };
