@@ -14,6 +14,7 @@
  * BENCH_TRACING=1 starts the real OpenTelemetry SDK as the worker process does
  * (src/cli/workerTelemetry.ts, configured by the OTEL_* variables the parent sets).
  */
+import { PerformanceObserver, constants as perf, type PerformanceEntry } from 'node:perf_hooks';
 import { peakRssMb } from './env.js';
 
 const tracing = process.env['BENCH_TRACING'] === '1';
@@ -148,9 +149,20 @@ progress.unref();
 
 /** CPU time at `arm`: what the child reports excludes its start-up and warm-up. */
 let cpuAtGo = process.cpuUsage();
+/** Garbage collection since `arm`: pause time (ms) and counts of scavenges and full collections. */
+const gc = { ms: 0, minor: 0, major: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.ms += e.duration;
+    const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+    if (kind === perf.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
+    else if (kind === perf.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+  }
+}).observe({ entryTypes: ['gc'] });
 process.on('message', (m: { type: string }) => {
   if (m.type === 'arm') {
     cpuAtGo = process.cpuUsage();
+    gc.ms = gc.minor = gc.major = 0;
     seen = 0;
     lastSent = -1;
     first = undefined;
@@ -161,7 +173,7 @@ process.on('message', (m: { type: string }) => {
       await end();
       await stopTelemetry();
       const cpu = process.cpuUsage(cpuAtGo);
-      send({ type: 'stopped', seen, rssMb: peakRssMb(process.pid), cpuMs: (cpu.user + cpu.system) / 1000 });
+      send({ type: 'stopped', seen, rssMb: peakRssMb(process.pid), cpuMs: (cpu.user + cpu.system) / 1000, gc });
       process.disconnect?.();
       setTimeout(() => process.exit(0), 50).unref();
     })();

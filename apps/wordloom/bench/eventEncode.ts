@@ -7,6 +7,8 @@
  * BENCH_BASE=/path/to/a/built/copy/of/the/repo: that build's packages too, in child processes
  * alternated with this one's (decision 0018). BENCH_EXPORT=1: exported for real, as the worker
  * does, to a receiver in another process (the export's CPU counted, the receiver's not).
+ * BENCH_ALS=1: the provider registered as the worker's is (NodeTracerProvider, with the
+ * AsyncLocalStorage context manager), each batch's write and settle inside its context.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -22,7 +24,7 @@ const here = fileURLToPath(import.meta.url);
 const ownRoot = path.resolve(path.dirname(here), '..', '..', '..', '..');
 
 async function child(root: string): Promise<void> {
-  const { trace } = await import('@opentelemetry/api');
+  const { context, trace } = await import('@opentelemetry/api');
   const { AlwaysOnSampler, BasicTracerProvider, ParentBasedSampler } = await import('@opentelemetry/sdk-trace-base');
   const { resourceFromAttributes } = await import('@opentelemetry/resources');
   const internal = (await import(path.join(root, 'packages/outbox/dist/internal.js'))) as typeof import('@loomtrace/outbox/internal');
@@ -38,7 +40,12 @@ async function child(root: string): Promise<void> {
     sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: rxUrl ? [new otlp.OtlpSpanProcessor(exporter)] : [],
   });
-  trace.setGlobalTracerProvider(provider);
+  // BENCH_ALS=1: registered as the worker process registers its provider (NodeTracerProvider:
+  // the AsyncLocalStorage context manager), each batch's write and settle inside its context.
+  if (process.env['BENCH_ALS'] === '1') {
+    const { NodeTracerProvider } = await import('@opentelemetry/sdk-trace-node');
+    new NodeTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'bench-encode' }), sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanProcessors: rxUrl ? [new otlp.OtlpSpanProcessor(exporter)] : [] }).register();
+  } else trace.setGlobalTracerProvider(provider);
   internal.resetTracingProbe();
   let spans = 0;
   const sink = rxUrl ? exporter : { writer: exporter.writer, submit: () => { for (const p of exporter.writer.take()) spans += p.count; } };
@@ -57,8 +64,10 @@ async function child(root: string): Promise<void> {
     for (let done = 0; done < n; done += BATCH) {
       const t0 = Date.now();
       const bt = new internal.BatchTrace('search', 'bench-worker', randomUUID(), batch, t0, t0 + 1, 'none', sink);
-      await new Promise((r) => setImmediate(r));
-      bt.finish(outcomes, settled, { writeStart: t0 + 1, writeEnd: t0 + 2, ackStart: t0 + 2, ackEnd: t0 + 3 });
+      await context.with(bt.batchContext, async () => {
+        await new Promise((r) => setImmediate(r));
+        bt.finish(outcomes, settled, { writeStart: t0 + 1, writeEnd: t0 + 2, ackStart: t0 + 2, ackEnd: t0 + 3 });
+      });
       await new Promise((r) => setImmediate(r));
     }
     if (rxUrl) await exporter.forceFlush();

@@ -71,7 +71,17 @@ function startChild(system: SystemName, url: string, opts: Record<string, number
   return child;
 }
 
-async function stopAll(children: Child[], cpu: number[] = []): Promise<number[]> {
+/**
+ * Garbage collection in the worker processes since `arm` (bench/drainChild.ts): scavenges and full
+ * collections, and their duration as perf_hooks reports it (wall time, concurrent marking included: not CPU).
+ */
+export interface WorkerGc {
+  ms: number;
+  minor: number;
+  major: number;
+}
+
+async function stopAll(children: Child[], cpu: number[] = [], gc?: WorkerGc): Promise<number[]> {
   const rss: number[] = [];
   await Promise.all(
     children.map(async (c) => {
@@ -79,6 +89,12 @@ async function stopAll(children: Child[], cpu: number[] = []): Promise<number[]>
       const m = await c.next('stopped', 30_000).catch(() => ({}) as Record<string, unknown>);
       if (typeof m['rssMb'] === 'number') rss.push(m['rssMb']);
       if (typeof m['cpuMs'] === 'number') cpu.push(m['cpuMs']);
+      const g = m['gc'] as WorkerGc | undefined;
+      if (gc && g) {
+        gc.ms += g.ms;
+        gc.minor += g.minor;
+        gc.major += g.major;
+      }
       if (c.proc.exitCode === null) await new Promise((r) => c.proc.once('exit', r));
     }),
   );
@@ -92,6 +108,8 @@ export interface DrainResult {
   peakRssMb: number;
   /** CPU time of the worker processes (user + system) from `arm` to the end of their shutdown (span flush included), ms. */
   workerCpuMs: number;
+  /** Their garbage collection over the same interval. */
+  workerGc: WorkerGc;
   /** Statements, WAL bytes and Postgres CPU from the backlog's commit to the end of the drain. */
   cost: CostDelta;
 }
@@ -156,8 +174,9 @@ export async function drain(
     const t0 = Math.min(...children.map((c) => c.first ?? Infinity));
     const ms = tEnd - t0;
     const cpu: number[] = [];
-    const rss = await stopAll(children, cpu);
-    return { events: n, ms, perSecond: (n * 1000) / ms, peakRssMb: Math.max(0, ...rss), workerCpuMs: cpu.reduce((a, b) => a + b, 0), cost };
+    const workerGc: WorkerGc = { ms: 0, minor: 0, major: 0 };
+    const rss = await stopAll(children, cpu, workerGc);
+    return { events: n, ms, perSecond: (n * 1000) / ms, peakRssMb: Math.max(0, ...rss), workerCpuMs: cpu.reduce((a, b) => a + b, 0), workerGc, cost };
   } catch (err) {
     for (const c of children) c.proc.kill('SIGKILL');
     throw err;

@@ -3,8 +3,9 @@
  * real SDK and the fast event-span exporter to a local receiver, as bench/suite.ts's tracing
  * section), for this build and optionally another (BENCH_BASE=/path/to/a/copy/of/the/repo with
  * its dist built; its worker child gets the same Node flags unless BENCH_BASE_FLAGS=off), modes and builds alternated in one run. Prints per mode the median events/s,
- * the ratio to the same build's untraced drain, worker CPU per event, peak RSS and spans
- * received. BENCH_EVENTS (default 50,000), BENCH_RUNS (default 3), BENCH_MODES (off,on100,on10; on0: the SDK on, nearly every batch quiet; on10runs: a tenth sampled in runs of 500, so a tenth of the batches hold them),
+ * the ratio to the same build's untraced drain, worker CPU per event, the worker's garbage
+ * collections (scavenges and full ones, counted by perf_hooks in bench/drainChild.ts; a base
+ * build's child that does not count them shows 0), peak RSS and spans received. BENCH_EVENTS (default 50,000), BENCH_RUNS (default 3), BENCH_MODES (off,on100,on10; on0: the SDK on, nearly every batch quiet; on10runs: a tenth sampled in runs of 500, so a tenth of the batches hold them),
  * BENCH_TRACE_ENV (JSON: extra variables for the traced modes), BENCH_VARIANTS (JSON: more
  * builds, this one's child with extra variables, e.g. `{"semi4":{"NODE_OPTIONS":"--max-semi-space-size=4"}}`).
  */
@@ -39,7 +40,7 @@ const variants = JSON.parse(process.env['BENCH_VARIANTS'] ?? '{}') as Record<str
 const builds: { name: string; child?: string; env?: Record<string, string> }[] = [{ name: 'new' }, ...Object.entries(variants).map(([name, env]) => ({ name, env }))];
 if (BASE) builds.unshift({ name: 'base', child: path.join(BASE, 'apps', 'wordloom', 'dist', 'bench', 'drainChild.js') });
 const runs = builds.flatMap((b) => MODES.map((m) => ({ b, m })));
-const out = new Map<string, { rate: number[]; cpu: number[]; rss: number[]; spans: number[] }>();
+const out = new Map<string, { rate: number[]; cpu: number[]; gc: number[]; rss: number[]; spans: number[] }>();
 try {
   for (let rep = 0; rep < RUNS; rep++) {
     for (let k = 0; k < runs.length; k++) {
@@ -49,13 +50,14 @@ try {
       const r = await drain(p, N, 1, {}, { ...mode.env, ...b.env, ...(b.child ? { BENCH_CHILD: b.child } : {}) }, mode.every);
       const spans = m === 'off' ? 0 : [...rx.count().values()].reduce((a, c) => a + c, 0);
       const key = `${b.name} ${m}`;
-      const o = out.get(key) ?? { rate: [], cpu: [], rss: [], spans: [] };
+      const o = out.get(key) ?? { rate: [], cpu: [], gc: [], rss: [], spans: [] };
       o.rate.push(r.perSecond);
       o.cpu.push((r.workerCpuMs * 1000) / N);
+      o.gc.push(r.workerGc.minor);
       o.rss.push(r.peakRssMb);
       o.spans.push(spans);
       out.set(key, o);
-      console.log(`  ${key.padEnd(12)} ${fmt(r.perSecond).padStart(8)} events/s  cpu ${fmt((r.workerCpuMs * 1000) / N, 1)} µs/event  rss ${fmt(r.peakRssMb)} MB  spans ${fmt(spans)}`);
+      console.log(`  ${key.padEnd(12)} ${fmt(r.perSecond).padStart(8)} events/s  cpu ${fmt((r.workerCpuMs * 1000) / N, 1)} µs/event  gc ${r.workerGc.minor} scavenges, ${r.workerGc.major} full  rss ${fmt(r.peakRssMb)} MB  spans ${fmt(spans)}`);
     }
   }
   console.log(`\nmedians of ${RUNS}, ${fmt(N)} events:`);
@@ -64,7 +66,7 @@ try {
     for (const m of MODES) {
       const o = out.get(`${b.name} ${m}`)!;
       const ratio = off ? median(o.rate) / median(off.rate) : NaN;
-      console.log(`  ${`${b.name} ${m}`.padEnd(12)} ${fmt(median(o.rate)).padStart(8)} events/s  ratio ${ratio.toFixed(2)}  cpu ${fmt(median(o.cpu), 1)} µs/event  rss max ${fmt(Math.max(...o.rss))} MB  spans ${fmt(median(o.spans))}`);
+      console.log(`  ${`${b.name} ${m}`.padEnd(12)} ${fmt(median(o.rate)).padStart(8)} events/s  ratio ${ratio.toFixed(2)}  cpu ${fmt(median(o.cpu), 1)} µs/event  gc ${fmt(median(o.gc))} scavenges  rss max ${fmt(Math.max(...o.rss))} MB  spans ${fmt(median(o.spans))}`);
     }
   }
 } finally {

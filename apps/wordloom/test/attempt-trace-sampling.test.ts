@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { context, trace } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
-import { AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { outboxDrained } from './support/wait.js';
@@ -177,6 +177,35 @@ describe('per-event trace and sampling', () => {
       const inTrace = spans2.filter((s) => s.spanContext().traceId === e.traceId).map((s) => s.name).sort();
       assert.deepEqual(inTrace, e.sampled ? ['ack search', 'claim search', 'process search', 'queue wait search', 'write search'] : [], `event ${e.id} (sampled: ${e.sampled})`);
     }
+  });
+
+  it("a batch whose own trace the root sampler declines (a ratio's usual answer): its sampled events keep all five spans, the batch makes no claim span and writes and settles with tracing suppressed", async () => {
+    const seen: { suppressed: boolean; recording: boolean }[] = [];
+    const sink: Sink = {
+      name: 'probe',
+      system: 'none',
+      write: async (es) => {
+        seen.push({ suppressed: isTracingSuppressed(context.active()), recording: trace.getTracer('sink').startSpan('sink call').isRecording() });
+        return es.map(() => WRITTEN);
+      },
+    };
+    // Parent-based, declining every root: what parentbased_traceidratio answers for most batches.
+    const sampler = new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    const mixed = await enqueue([false, true, false, true]);
+    const spans = await drainWith(sampler, sink);
+    assert.deepEqual(seen, [{ suppressed: true, recording: false }], 'one batch, written with tracing suppressed (its spans would not be recorded)');
+    assert.equal(spans.filter((s) => s.name === 'batch search').length, 0, 'no batch trace');
+    for (const e of mixed) {
+      const inTrace = spans.filter((s) => s.spanContext().traceId === e.traceId);
+      assert.deepEqual(inTrace.map((s) => s.name).sort(), e.sampled ? ['ack search', 'claim search', 'process search', 'queue wait search', 'write search'] : [], `event ${e.id} (sampled: ${e.sampled})`);
+      if (!e.sampled) continue;
+      const proc = inTrace.find((s) => s.name === 'process search')!;
+      for (const child of inTrace.filter((s) => ['claim search', 'write search', 'ack search'].includes(s.name))) {
+        assert.equal(child.parentSpanContext?.spanId, proc.spanContext().spanId, `${child.name} is a child of the process span`);
+      }
+      assert.equal(proc.links.filter((l) => l.attributes?.['loomtrace.link'] === 'batch').length, 1, 'the process span still links to the batch');
+    }
+    assert.equal(spans.length, 10, 'only the two sampled events\' spans');
   });
 
   it('on the fast path (OTLP/HTTP, as the worker process exports): a quiet batch sends nothing; in a mixed one only the sampled event gets its five spans', async () => {

@@ -1,29 +1,20 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, diag, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent } from './tracing/carrier.js';
-import { Kind, Role, clampEnd, spanFlags, type EventSpanSink, type SpanOrigin } from './tracing/spanEncoder.js';
+import type { EventSpanSink } from './tracing/spanEncoder.js';
 import * as sc from './tracing/semconv.js';
 import { suppressedContext, tracer } from './tracing/spans.js';
 import { resetTracingProbe, sdkOrigin, tracingActive, unsampledParentsStayUnsampled } from './tracing/probe.js';
 import { hasWords, parseStored, storedSampling } from './tracing/storedParent.js';
-import { FastSpan, K, LOCAL_CHILD, REMOTE_CHILD, attrKey, constantsFor, type FastBatch } from './tracing/fastParts.js';
+import { FastSpan, type FastBatch } from './tracing/fastParts.js';
+import { encodeFinish, encodeQueueWait, fastBatch, type FinishTimes, type Settled } from './tracing/fastEncode.js';
 import type { ItemOutcome } from './outcome.js';
 import type { OutboxEvent } from './types.js';
 
 export { resetTracingProbe, tracingActive };
+export type { FinishTimes, Settled };
 
 /** Epoch milliseconds from the monotonic clock, for spans that are ended after the fact. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
-
-/** What the settle step decided for one event. */
-export interface Settled {
-  outcome: 'done' | 'retry' | 'dead' | 'lost';
-  /** Rows the guarded UPDATE changed for this event: 1, or 0 when the lease was lost. */
-  ackRows: 0 | 1;
-  delayMs?: number;
-}
-
-
-
 
 /** Inputs of each batch's trace, for a test that traces the same batch on both paths. */
 export interface BatchTraceObserver {
@@ -35,14 +26,6 @@ let observer: BatchTraceObserver | undefined;
 /** Test seam (test/event-spans.test.ts): see every BatchTrace's inputs. */
 export function observeBatchTraces(o: BatchTraceObserver | undefined): void {
   observer = o;
-}
-
-export interface FinishTimes {
-  writeStart: number;
-  writeEnd: number;
-  ackStart: number;
-  ackEnd: number;
-  statusCode?: number;
 }
 
 /**
@@ -63,6 +46,8 @@ export class BatchTrace {
    * registered and the sampler is parent-based), built at the first sampled event.
    */
   private fast: FastBatch | undefined;
+  /** The context the batch was claimed in. */
+  private readonly outer: Context;
 
   constructor(
     private readonly projection: string,
@@ -76,8 +61,10 @@ export class BatchTrace {
     exporter?: EventSpanSink,
   ) {
     observer?.created(this, [projection, workerId, leaseToken, events, claimStart, claimEnd, system]);
+    this.outer = context.active();
     const active = tracingActive();
-    this.processSpans = [];
+    // Sized once; an event without a span keeps its hole (read back as undefined).
+    this.processSpans = new Array<Span | FastSpan | undefined>(events.length);
     const skipUnsampled = active && unsampledParentsStayUnsampled();
     // Each stored context's sampled flag, read without parsing it (decision 0018): an event its
     // producer sampled out costs this check and nothing else.
@@ -121,21 +108,29 @@ export class BatchTrace {
       context.active(),
     );
     this.batchSpan = batchSpan;
-    this.batchContext = trace.setSpan(context.active(), batchSpan);
-    const claimSpan = t.startSpan(
-      sc.SpanNames.claim(projection),
-      {
-        kind: SpanKind.CLIENT,
-        startTime: claimStart,
-        attributes: {
-          [sc.ATTR_MESSAGING_OPERATION_TYPE]: sc.MessagingOperationType.RECEIVE,
-          [sc.ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: events.length,
-          [sc.ATTR_DB_SYSTEM_NAME]: 'postgresql',
+    // The sampler declined the batch's own trace (at a ratio, most batches): with a parent-based
+    // sampler nothing under it is recorded either, so the claim span is not made and the write and
+    // settle statements run with tracing suppressed, as a quiet batch's do (the pg
+    // instrumentation then skips them at its first check instead of building spans that are not
+    // recorded; decision 0023).
+    const batchRecorded = batchSpan.isRecording() || !skipUnsampled;
+    this.batchContext = batchRecorded ? trace.setSpan(context.active(), batchSpan) : suppressedContext(context.active());
+    if (batchRecorded) {
+      const claimSpan = t.startSpan(
+        sc.SpanNames.claim(projection),
+        {
+          kind: SpanKind.CLIENT,
+          startTime: claimStart,
+          attributes: {
+            [sc.ATTR_MESSAGING_OPERATION_TYPE]: sc.MessagingOperationType.RECEIVE,
+            [sc.ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: events.length,
+            [sc.ATTR_DB_SYSTEM_NAME]: 'postgresql',
+          },
         },
-      },
-      this.batchContext,
-    );
-    claimSpan.end(claimEnd);
+        this.batchContext,
+      );
+      claimSpan.end(claimEnd);
+    }
     const batchLink: Link = { context: batchSpan.spanContext(), attributes: { 'loomtrace.link': 'batch' } };
     const processName = sc.SpanNames.process(projection);
     const queueWaitName = sc.SpanNames.queueWait(projection);
@@ -145,17 +140,14 @@ export class BatchTrace {
     let queueWaits: number[] | undefined;
     for (let i = 0; i < events.length; i++) {
       // The cheapest path: the producer sampled this change out and the sampler follows it.
-      if (sampling !== undefined && sampling[i] === 0) {
-        this.processSpans.push(undefined);
-        continue;
-      }
+      if (sampling !== undefined && sampling[i] === 0) continue;
       const e = events[i]!;
       const parentSc: SpanContext | undefined = parseStored(e.traceparent);
       // A sampled producer and a parent-based sampler: the spans are sampled, encode them
       // directly. An event without a stored context needs the sampler's root decision: SDK path.
       if (fastOn && parentSc !== undefined && hasWords(parentSc)) {
-        this.fast ??= this.fastBatch(exporter, from, batchSpan.spanContext());
-        this.processSpans.push(new FastSpan(parentSc, e.tracestate ? createTraceState(e.tracestate).serialize() : undefined, e.lastAttemptSpan ? parseStored(e.lastAttemptSpan) : undefined));
+        this.fast ??= fastBatch(exporter, from, batchSpan.spanContext(), { projection, workerId, leaseToken, system, n: events.length, claimStart, claimEnd });
+        this.processSpans[i] = new FastSpan(parentSc, e.tracestate ? createTraceState(e.tracestate).serialize() : undefined, e.lastAttemptSpan ? parseStored(e.lastAttemptSpan) : undefined);
         (queueWaits ??= []).push(i);
         continue;
       }
@@ -174,12 +166,9 @@ export class BatchTrace {
           : { kind: SpanKind.CONSUMER, startTime: claimStart, links, attributes: this.processAttributes(e) },
         parent,
       );
-      if (!span.isRecording()) {
-        this.processSpans.push(undefined);
-        continue;
-      }
+      if (!span.isRecording()) continue;
       if (unsampledParent) span.setAttributes(this.processAttributes(e));
-      this.processSpans.push(span);
+      this.processSpans[i] = span;
       // The queue wait: its own span, from commit (or the scheduled retry) to the claim, on the database clock.
       t.startSpan(
         queueWaitName,
@@ -203,161 +192,13 @@ export class BatchTrace {
       const waits = queueWaits;
       setImmediate(() => {
         try {
-          for (const i of waits) this.fastQueueWait(f, this.processSpans[i] as FastSpan, events[i]!);
+          for (const i of waits) encodeQueueWait(f, this.processSpans[i] as FastSpan, events[i]!);
         } catch (err) {
           diag.error(`loomtrace: could not encode a batch's spans: ${err instanceof Error ? err.message : String(err)}`);
         }
         f.exporter.submit(f.origin);
       });
     }
-  }
-
-  private fastBatch(exporter: EventSpanSink, from: SpanOrigin, batchLink: SpanContext): FastBatch {
-    const w = exporter.writer;
-    const n = this.events.length;
-    return {
-      exporter,
-      w,
-      origin: from,
-      procA: w.fragment(
-        {
-          [sc.ATTR_MESSAGING_SYSTEM]: sc.MESSAGING_SYSTEM,
-          [sc.ATTR_MESSAGING_OPERATION_TYPE]: sc.MessagingOperationType.PROCESS,
-          [sc.ATTR_MESSAGING_OPERATION_NAME]: 'process',
-          [sc.ATTR_MESSAGING_DESTINATION_NAME]: this.projection,
-        },
-        'span',
-      ),
-      procB: w.fragment({ [sc.ATTR_MESSAGING_CLIENT_ID]: this.workerId, [sc.ATTR_PROJECTION]: this.projection }, 'span'),
-      procC: w.fragment({ [sc.ATTR_LEASE_OWNER]: this.workerId, [sc.ATTR_LEASE_TOKEN]: this.leaseToken }, 'span'),
-      batchSize: w.fragment({ [sc.ATTR_BATCH_SIZE]: n }, 'span'),
-      write: w.fragment({ [sc.ATTR_DB_SYSTEM_NAME]: this.system, [sc.ATTR_DB_OPERATION_NAME]: 'bulk', [sc.ATTR_DB_OPERATION_BATCH_SIZE]: n }, 'span'),
-      staleEvent: w.fragment({ [sc.ATTR_LEASE_TOKEN]: this.leaseToken }, 'event'),
-      batchLink,
-    };
-  }
-
-  /** The fast path's queue wait span of one sampled event (its ids: the event's FastSpan). */
-  private fastQueueWait(f: FastBatch, span: FastSpan, e: OutboxEvent): void {
-    const w = f.w;
-    w.beginEventSpan((f.queueWait ??= w.spanPrefix(this.queueWaitName, Kind.INTERNAL, undefined, undefined, [])), span, Role.QUEUE_WAIT, REMOTE_CHILD);
-    w.times(e.readyAtMs, clampEnd(e.readyAtMs, Math.max(e.readyAtMs, e.claimedAtMs)));
-    w.attr(K.queueWait, Math.max(0, e.claimedAtMs - e.readyAtMs));
-    w.attr(K.queueWaitSource, e.readySource);
-    w.attr(K.attempt, e.attempt);
-    w.attr(K.messageId, e.id);
-    w.endSpan(SpanStatusCode.UNSET, undefined);
-  }
-
-  private get queueWaitName(): string {
-    return sc.SpanNames.queueWait(this.projection);
-  }
-
-  /** The batch's span prefixes: name, kind, times and the attributes every event shares. */
-  private fastPrefixes(f: FastBatch, t: FinishTimes): NonNullable<FastBatch['prefixes']> {
-    const w = f.w;
-    const c = constantsFor(w);
-    const writeName = sc.SpanNames.write(this.projection);
-    const ackName = sc.SpanNames.ack(this.projection);
-    const writeEnd = clampEnd(t.writeStart, t.writeEnd);
-    const ackEnd = clampEnd(t.ackStart, t.ackEnd);
-    return {
-      claim: w.spanPrefix(sc.SpanNames.claim(this.projection), Kind.INTERNAL, this.claimStart, clampEnd(this.claimStart, this.claimEnd), [f.batchSize]),
-      writeWritten: w.spanPrefix(writeName, Kind.CLIENT, t.writeStart, writeEnd, [f.write, c.written]),
-      write: w.spanPrefix(writeName, Kind.CLIENT, t.writeStart, writeEnd, [f.write]),
-      ackDone: w.spanPrefix(ackName, Kind.CLIENT, t.ackStart, ackEnd, [c.ackOp, c.ackDone, c.ackDb]),
-      ack: w.spanPrefix(ackName, Kind.CLIENT, t.ackStart, ackEnd, [c.ackOp]),
-      process: w.spanPrefix(sc.SpanNames.process(this.projection), Kind.CONSUMER, this.claimStart, clampEnd(this.claimStart, t.ackEnd), [f.procA]),
-    };
-  }
-
-  /** Encodes one event's process span and its claim, write and ack children: the same spans the SDK path makes. */
-  private fastFinish(f: FastBatch, span: FastSpan, e: OutboxEvent, o: ItemOutcome, s: Settled, t: FinishTimes): void {
-    const w = f.w;
-    const c = constantsFor(w);
-    const p = (f.prefixes ??= this.fastPrefixes(f, t));
-    w.beginEventSpan(p.claim, span, Role.CHILD, LOCAL_CHILD);
-    w.endSpan(SpanStatusCode.UNSET, undefined);
-
-    const status = 'statusCode' in o ? o.statusCode : undefined;
-    const failed = o.kind === 'retry' || o.kind === 'fail';
-    const dead = s.outcome === 'dead';
-    if (o.kind === 'written' && status === undefined) {
-      w.beginEventSpan(p.writeWritten, span, Role.CHILD, LOCAL_CHILD);
-      w.endSpan(SpanStatusCode.UNSET, undefined);
-    } else {
-      w.beginEventSpan(p.write, span, Role.CHILD, LOCAL_CHILD);
-      w.attr(K.writeResult, o.kind === 'written' ? 'written' : o.kind === 'stale' ? 'stale' : 'failed');
-      if (status !== undefined) w.attr(K.writeStatus, status);
-      if (failed) {
-        w.attr(K.retryReason, o.reason);
-        w.beginEvent(o.kind === 'retry' ? 'retry scheduled' : 'failed permanently', t.writeEnd);
-        w.attr(K.retryReason, o.reason);
-        if (s.delayMs !== undefined) w.attr(K.retryDelay, s.delayMs);
-        w.attr(K.exceptionMessage, o.message);
-        w.endEvent();
-      }
-      w.endSpan(failed && dead ? SpanStatusCode.ERROR : SpanStatusCode.UNSET, failed && dead ? o.message : undefined);
-    }
-
-    if (s.ackRows === 1 && s.outcome === 'done') {
-      w.beginEventSpan(p.ackDone, span, Role.CHILD, LOCAL_CHILD);
-    } else {
-      w.beginEventSpan(p.ack, span, Role.CHILD, LOCAL_CHILD);
-      w.attr(K.ackRows, s.ackRows);
-      w.attr(K.outcome, s.outcome);
-      w.attrs(c.ackDb);
-      if (s.ackRows === 0) {
-        w.beginEvent('stale ack: lease lost', t.ackEnd);
-        w.attrs(f.staleEvent);
-        w.endEvent();
-      }
-    }
-    w.endSpan(SpanStatusCode.UNSET, undefined);
-
-    // The process span, with the attributes in the order the SDK path sets them.
-    w.beginEventSpan(p.process, span, Role.PROCESS, REMOTE_CHILD);
-    w.attr(K.messageId, e.id);
-    w.attrs(f.procB);
-    w.attr(K.eventType, e.eventType);
-    w.attr(K.aggregateId, e.aggregateId);
-    w.attr(K.aggregateVersion, e.aggregateVersion);
-    w.attr(K.attempt, e.attempt);
-    w.attrs(f.procC);
-    w.attr(K.reclaimed, e.reclaimed);
-    w.attr(K.queueWait, Math.max(0, e.claimedAtMs - e.readyAtMs));
-    w.attrs(f.batchSize);
-    if (e.attributes) for (const k in e.attributes) w.attr(attrKey(k), e.attributes[k]!);
-    if (e.requestId) w.attr(K.requestId, e.requestId);
-    if (e.attempt > 1 && e.lastReason) w.attr(K.retryReason, e.lastReason);
-    if (e.attempt > 1 && e.lastDelayMs !== null) w.attr(K.retryDelay, e.lastDelayMs);
-    if (e.previousOwner) w.attr(K.previousOwner, e.previousOwner);
-    if (e.previousToken) w.attr(K.previousToken, e.previousToken);
-    if (e.reclaimed && e.previousLeaseMs !== null) w.attr(K.leaseAge, e.previousLeaseMs);
-    if (e.lastReason === 'replayed') w.attr(K.replayed, true);
-    w.attr(K.outcome, s.outcome);
-    w.attr(K.ackRows, s.ackRows);
-    if (s.delayMs !== undefined) w.attr(K.nextDelay, s.delayMs);
-    if (failed) w.attr(K.errorType, o.reason);
-    if (span.renewals) {
-      for (const [at, expires] of span.renewals) {
-        w.beginEvent('lease renewed', at);
-        w.attr(K.leaseExpires, expires);
-        w.endEvent();
-      }
-    }
-    const bl = f.batchLink;
-    w.beginLink(bl.traceId, bl.spanId, bl.traceState?.serialize(), spanFlags(bl.traceFlags, bl.isRemote));
-    w.attrs(c.linkBatch);
-    w.endLink();
-    const prev = span.prev;
-    if (prev) {
-      w.beginLink(prev.traceId, prev.spanId, undefined, spanFlags(prev.traceFlags, prev.isRemote));
-      w.attrs(c.linkPrev);
-      w.endLink();
-    }
-    if (dead) w.endSpan(SpanStatusCode.ERROR, failed ? o.message : 'dead-lettered');
-    else w.endSpan(SpanStatusCode.UNSET, undefined);
   }
 
   private processAttributes(e: OutboxEvent) {
@@ -442,7 +283,8 @@ export class BatchTrace {
         }
         continue;
       }
-      const ctx = trace.setSpan(context.active(), span);
+      // The context the batch started in (the batch's own may have tracing suppressed, see the constructor).
+      const ctx = trace.setSpan(this.outer, span);
       tr.startSpan(claimName, { startTime: this.claimStart, attributes: { [sc.ATTR_BATCH_SIZE]: this.events.length } }, ctx).end(this.claimEnd);
       const write = tr.startSpan(
         writeName,
@@ -502,7 +344,7 @@ export class BatchTrace {
       const events = encode;
       setImmediate(() => {
         try {
-          for (const i of events) this.fastFinish(f, this.processSpans[i] as FastSpan, this.events[i]!, outcomes[i]!, settled[i]!, t);
+          for (const i of events) encodeFinish(f, this.processSpans[i] as FastSpan, this.events[i]!, outcomes[i]!, settled[i]!, t);
         } catch (err) {
           diag.error(`loomtrace: could not encode a batch's spans: ${err instanceof Error ? err.message : String(err)}`);
         }

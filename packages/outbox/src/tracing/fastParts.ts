@@ -90,11 +90,25 @@ export function constantsFor(w: EventSpanEncoder): Constants {
   return c;
 }
 
+/** The span prefixes of one batch's children and process spans (their times are the batch's). */
+export interface FastPrefixes {
+  claim: SpanPrefix;
+  process: SpanPrefix;
+  writeWritten?: SpanPrefix;
+  write?: SpanPrefix;
+  ackDone?: SpanPrefix;
+  ack?: SpanPrefix;
+}
+
 /** The fast path of one batch: the exporter, and the attribute lists shared by the batch's spans, encoded once. */
 export interface FastBatch {
   exporter: EventSpanSink;
   w: EventSpanEncoder;
   origin: SpanOrigin;
+  projection: string;
+  claimStart: number;
+  claimEnd: number;
+  leaseToken: string;
   /** process: system, operation type and name, destination. */
   procA: Fragment;
   /** process: client id, projection. */
@@ -104,17 +118,13 @@ export interface FastBatch {
   /** process and claim: batch size. */
   batchSize: Fragment;
   write: Fragment;
-  staleEvent: Fragment;
+  /** The stale ack event's lease token, built when an ack finds its lease gone. */
+  staleEvent?: Fragment;
   batchLink: SpanContext;
+  /** The batch span's serialized trace state, read once. */
+  batchLinkState: string | undefined;
   /** The queue wait spans' name and kind. */
   queueWait?: SpanPrefix;
-  /** Built at finish, when the times are known: the children's and the process span's prefixes. */
-  prefixes?: {
-    claim: SpanPrefix;
-    writeWritten: SpanPrefix;
-    write: SpanPrefix;
-    ackDone: SpanPrefix;
-    ack: SpanPrefix;
-    process: SpanPrefix;
-  };
+  /** Built at finish, when the times are known. */
+  prefixes?: FastPrefixes;
 }
