@@ -139,7 +139,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
   }
   if (r.api) {
     const a = r.api;
-    L.push(`## 5. API throughput: PATCH, autocannon, ${a.connections} connections, ${a.seconds} s per run, tracing on (100%) vs off, alternated`, '');
+    L.push(`## 5. API throughput: PATCH, autocannon, ${a.connections} connections, ${a.seconds} s per run after a 2 s warm-up, the PATCHed table vacuumed before each, tracing on (100%) vs off, alternated`, '');
     L.push('| tracing | req/s (median) | runs | peak RSS API |');
     L.push('|---|---:|---|---:|');
     L.push(`| off | ${fmt(median(a.off))} | ${a.off.map((n) => fmt(n)).join(', ')} | ${fmt(a.apiRssMb.off)} MB |`);
