@@ -18,21 +18,14 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { median, procCpuMs, procThreadCpuMs, sleep, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
+import { API_BASE_ENV, apiModes } from './apiModes.js';
 import { startApi } from '../test/support/procs.js';
 
 const pgh = await startBenchPostgres();
 const url = await pgh.database('bench_wordloom');
 const rx = await startReceiver();
-const base = { LOG_LEVEL: 'warn', METRICS_PORT: '0' };
-const on = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'parentbased_always_on' };
-const extra = process.env['EXTRA'] ? (JSON.parse(process.env['EXTRA']) as Record<string, Record<string, string>>) : {};
-const modes: Record<string, Record<string, string>> = {
-  off: { OTEL_SDK_DISABLED: 'true' },
-  on,
-  stock: { ...on, LOOMTRACE_FAST_SDK_SPANS: 'false' },
-  sampledOff: { ...on, OTEL_TRACES_SAMPLER: 'always_off' },
-  ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, { ...on, ...v }])),
-};
+const base = API_BASE_ENV;
+const modes = apiModes(rx);
 const [nameA, nameB] = (process.env['MODES'] ?? 'off,on').split(',') as [string, string];
 const baseDist = process.env['BASE_DIST'];
 function modeOf(n: string): { env: Record<string, string>; script: string } {

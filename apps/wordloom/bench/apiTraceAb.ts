@@ -30,6 +30,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { median, procCpuMs, procThreadCpuMs, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
+import { API_BASE_ENV, apiModes } from './apiModes.js';
 import { startApi } from '../test/support/procs.js';
 
 
@@ -49,16 +50,8 @@ function peakRssMb(pid: number): number {
 const pgh = await startBenchPostgres();
 const url = await pgh.database('bench_wordloom');
 const rx = await startReceiver();
-const base = { LOG_LEVEL: 'warn', METRICS_PORT: '0' };
-const on = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'parentbased_always_on' };
-const extra = process.env['EXTRA'] ? (JSON.parse(process.env['EXTRA']) as Record<string, Record<string, string>>) : {};
-const modes: Record<string, Record<string, string>> = {
-  off: { OTEL_SDK_DISABLED: 'true' },
-  on,
-  stock: { ...on, LOOMTRACE_FAST_SDK_SPANS: 'false' },
-  sampledOff: { ...on, OTEL_TRACES_SAMPLER: 'always_off' },
-  ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, { ...on, ...v }])),
-};
+const base = API_BASE_ENV;
+const modes = apiModes(rx);
 const names = (process.env['MODES'] ?? 'off,on').split(',');
 const baseDist = process.env['BASE_DIST'];
 /** The mode's environment, and the api.js it runs (this build's, or BASE_DIST's for `base-…`). */

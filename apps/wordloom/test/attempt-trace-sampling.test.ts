@@ -148,16 +148,8 @@ describe('per-event trace and sampling', () => {
   });
 
   it('a quiet batch (every event sampled out): no span at all, its write and settle run with tracing suppressed; one sampled event brings the batch trace back', async () => {
-    const seen: { suppressed: boolean; recording: boolean }[] = [];
     // A sink with an instrumented call of its own: under a quiet batch it must make no span.
-    const sink: Sink = {
-      name: 'probe',
-      system: 'none',
-      write: async (es) => {
-        seen.push({ suppressed: isTracingSuppressed(context.active()), recording: trace.getTracer('sink').startSpan('sink call').isRecording() });
-        return es.map(() => WRITTEN);
-      },
-    };
+    const { seen, sink } = probeSink();
     const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
     const quiet = await enqueue([false, false, false, false]);
     const spans = await drainWith(sampler, sink);
@@ -180,15 +172,7 @@ describe('per-event trace and sampling', () => {
   });
 
   it("a batch whose own trace the root sampler declines (a ratio's usual answer): its sampled events keep all five spans, the batch makes no claim span and writes and settles with tracing suppressed", async () => {
-    const seen: { suppressed: boolean; recording: boolean }[] = [];
-    const sink: Sink = {
-      name: 'probe',
-      system: 'none',
-      write: async (es) => {
-        seen.push({ suppressed: isTracingSuppressed(context.active()), recording: trace.getTracer('sink').startSpan('sink call').isRecording() });
-        return es.map(() => WRITTEN);
-      },
-    };
+    const { seen, sink } = probeSink();
     // Parent-based, declining every root: what parentbased_traceidratio answers for most batches.
     const sampler = new ParentBasedSampler({ root: new AlwaysOffSampler() });
     const mixed = await enqueue([false, true, false, true]);
@@ -252,3 +236,17 @@ describe('per-event trace and sampling', () => {
     }
   });
 });
+
+/** A sink that records, per write, whether tracing was suppressed and whether a span it starts would be recorded. */
+function probeSink(): { seen: { suppressed: boolean; recording: boolean }[]; sink: Sink } {
+  const seen: { suppressed: boolean; recording: boolean }[] = [];
+  const sink: Sink = {
+    name: 'probe',
+    system: 'none',
+    write: async (es) => {
+      seen.push({ suppressed: isTracingSuppressed(context.active()), recording: trace.getTracer('sink').startSpan('sink call').isRecording() });
+      return es.map(() => WRITTEN);
+    },
+  };
+  return { seen, sink };
+}
