@@ -26,6 +26,8 @@ const autocannon = require('autocannon') as (opts: Record<string, unknown>) => P
 const BLOCKS = 200;
 
 function tracingEnv(rx: Receiver, service: string): Record<string, string> {
+  // BENCH_E2E_TRACING=off: the same run untraced, to see what tracing adds to it.
+  if (process.env['BENCH_E2E_TRACING'] === 'off') return { OTEL_SDK_DISABLED: 'true', ...quiet(service) };
   return {
     OTEL_SERVICE_NAME: service,
     OTEL_TRACES_EXPORTER: 'otlp',

@@ -1,7 +1,8 @@
 /**
  * The end-to-end benchmark alone, on the bench's embedded Postgres (or DATABASE_URL):
  * `node apps/wordloom/dist/bench/e2eMain.js --rate 200 --seconds 30 [--diagnose]
- * [--connections 64] [--warmup 3]`.
+ * [--connections 64] [--warmup 3]`. `BENCH_E2E_TRACING=off` runs the API and the worker untraced, to
+ * see what tracing adds to the same run.
  */
 import { parseArgs } from 'node:util';
 import { endToEnd } from './e2e.js';
