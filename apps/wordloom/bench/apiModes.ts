@@ -18,3 +18,14 @@ export function apiModes(rx: Receiver): Record<string, Record<string, string>> {
     ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, { ...on, ...v }])),
   };
 }
+
+/** A library, a book and `n` blocks through the API at `apiUrl`; the blocks' ids. */
+export async function seedBlocks(apiUrl: string, n = 200): Promise<string[]> {
+  const post = (p: string, body: unknown) =>
+    fetch(`${apiUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ id: string }>);
+  const lib = await post('/api/v1/libraries', { name: 'x' });
+  const book = await post('/api/v1/books', { library_id: lib.id, title: 'b' });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push((await post('/api/v1/blocks', { book_id: book.id, block_type: 'text', content: `b ${i}`, position: i })).id);
+  return ids;
+}

@@ -18,7 +18,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { median, procCpuMs, procThreadCpuMs, sleep, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
-import { API_BASE_ENV, apiModes } from './apiModes.js';
+import { API_BASE_ENV, apiModes, seedBlocks } from './apiModes.js';
 import { startApi } from '../test/support/procs.js';
 
 const pgh = await startBenchPostgres();
@@ -43,12 +43,7 @@ const warm = Number(process.env['WARM'] ?? 4);
 const reps = Number(process.env['REPS'] ?? 5);
 
 const seedApi = await startApi(url, { ...base, ...modes['off'] });
-const post = (p: string, body: unknown) =>
-  fetch(`${seedApi.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ id: string }>);
-const lib = await post('/api/v1/libraries', { name: 'x' });
-const book = await post('/api/v1/books', { library_id: lib.id, title: 'b' });
-const ids: string[] = [];
-for (let i = 0; i < 200; i++) ids.push((await post('/api/v1/blocks', { book_id: book.id, block_type: 'text', content: `b ${i}`, position: i })).id);
+const ids = await seedBlocks(seedApi.url);
 await seedApi.stop();
 const blocksOf = [ids.slice(0, 100), ids.slice(100)] as const;
 

@@ -30,7 +30,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { median, procCpuMs, procThreadCpuMs, startBenchPostgres } from './env.js';
 import { startReceiver } from './otlpReceiver.js';
-import { API_BASE_ENV, apiModes } from './apiModes.js';
+import { API_BASE_ENV, apiModes, seedBlocks } from './apiModes.js';
 import { startApi } from '../test/support/procs.js';
 
 
@@ -65,12 +65,7 @@ function modeOf(n: string): { env: Record<string, string>; script: string } {
 for (const n of names) modeOf(n);
 
 let api = await startApi(url, { ...base, ...modes['off'] });
-const post = (p: string, body: unknown) =>
-  fetch(`${api.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ id: string }>);
-const lib = await post('/api/v1/libraries', { name: 'x' });
-const book = await post('/api/v1/books', { library_id: lib.id, title: 'b' });
-const ids: string[] = [];
-for (let i = 0; i < 200; i++) ids.push((await post('/api/v1/blocks', { book_id: book.id, block_type: 'text', content: `b ${i}`, position: i })).id);
+const ids = await seedBlocks(api.url);
 await api.stop();
 
 const rps: Record<string, number[]> = {};
