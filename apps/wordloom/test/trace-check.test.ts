@@ -78,7 +78,10 @@ describe('trace-shape checks', () => {
     await call('PATCH', `/blocks/${blockId}`, { content: 'y' }, { traceparent: `00-${TRACE}-1111111111111111-01`, 'x-request-id': 'req-check' });
     stored = await until('the whole change stored', 30_000, async () => {
       const spans = JSON.parse((await selectTraceJson(db.pool, TRACE, 1000)).spans) as StoredSpan[];
-      return spans.some((s) => s.name === 'ack search') && spans.some((s) => s.name === 'process search' && s.attributes['loomtrace.ack.rows_affected'] !== undefined) ? spans : undefined;
+      // Every declared span, the API's included: the API and the worker export on their own
+      // schedules, and the worker's spans can be stored before the API's.
+      const all = BLOCK_TRACE_SHAPE.every((d) => spans.some((s) => s.name === d.name && s.service === d.service));
+      return all && spans.some((s) => s.name === 'process search' && s.attributes['loomtrace.ack.rows_affected'] !== undefined) ? spans : undefined;
     });
     const r = await cli(['check', 'block', blockId]);
     assert.equal(r.code, 0, r.err + r.out);
