@@ -4,10 +4,21 @@
  * what would close it.
  */
 import { fmt, median, percentile } from './env.js';
-import { costOf, type Report } from './report.js';
+import type { E2eResult } from './e2e.js';
+import { coresOf, costOf, e2eLoad, type Report } from './report.js';
 
 const x = (a: number, b: number) => (b > 0 ? a / b : NaN);
 const gap = (ratio: number, target: number) => (ratio >= target ? 'met' : `missed by ${fmt((1 - ratio / target) * 100, 0)}% (${fmt(ratio, 2)} of ${fmt(target, 2)})`);
+
+/** For a traced end-to-end miss: what the same rate did untraced (section 4's reference run), and what that says. */
+function untracedReference(r: Report, e: E2eResult, ref: E2eResult | undefined): string {
+  if (!ref) return '';
+  const on = e2eLoad(r, e);
+  const off = e2eLoad(r, ref);
+  const refP99 = percentile(ref.samples, 99);
+  const load = on && off ? ` The machine's CPU per PATCH, summed over every process: ${fmt(off.totalUs)} µs untraced (${fmt(off.share * 100)}% of its ${coresOf(r)} cores at this rate) and ${fmt(on.totalUs)} µs traced (${fmt(on.share * 100)}%), of which the load generator and the receiver ${fmt((e.cpuUsPerPatch?.load ?? 0) + (e.cpuUsPerPatch?.bench ?? 0))} µs.` : '';
+  return ` **Untraced, the same rate gives p50 ${fmt(percentile(ref.samples, 50), 1)} ms, p99 ${fmt(refP99, 1)} ms** (section 4's reference run)${refP99 > 25 ? ': the target is missed without tracing too, so it is the machine\'s 2 cores, shared by every process of the run, that set this p99, more than the tracing.' : ', so tracing is what takes it over the target.'}${load} A p99 of 25 ms at this rate needs the cores well short of saturation (an open-loop queue\'s tail grows steeply as its load nears 100%): less CPU per PATCH in all, or the load generator, the receiver and Postgres on cores of their own, as in a deployment.`;
+}
 
 export function analysis(r: Report): string[] {
   const L: string[] = ['## Why, and what would close the gaps', ''];
@@ -51,10 +62,11 @@ export function analysis(r: Report): string[] {
       `- **Tracing at 10% parent-based: ${fmt(x(on10, off), 2)} of untraced, target 0.95: ${gap(x(on10, off), 0.95)}.** ${fmt(c10.workerCpuUs - cOff.workerCpuUs, 1)} µs per event over untraced, of which about ${fmt((c100.workerCpuUs - cOff.workerCpuUs) / 10, 1)} µs is the sampled tenth (a tenth of the 100% mode's cost). The SDK merely on, with nearly every batch quiet (\`BENCH_MODES=off,on0,on10,on100 node dist/bench/traceAb.js\`, decision 0018), costs about 3.5 µs per event (garbage collection, the pg instrumentation; a sampled-out event itself costs one flag check, and a batch with no sampled event makes no span, decision 0014); the rest comes with the batches that hold a sampled event, which at 500 events per batch is every batch. A batch whose own trace the sampler declines (nine in ten at this ratio) now runs as a quiet batch does: no claim span, its write and ack with tracing suppressed, so the pg instrumentation skips them (decision 0023). What is left of the fixed cost per batch with a sampled event is spread, by CPU profiles (decision 0023): the export's requests about 1.3 µs per event, the sampled events' deferred encoders 0.7, the pg instrumentation 0.55, the batch's trace constructor 0.4. Single runs of one mode move by several µs per event on this machine, so a ratio near 0.95 can fall either side of it from run to run. What would close it for good: fewer, larger export requests at a low ratio (they go when 512 spans are queued, every second or third batch at 10%), then the 100% mode's costs for the sampled tenth.`,
     );
   }
-  for (const e of r.e2e) {
+  for (const e of r.e2e.filter((e) => e.tracing !== false)) {
     const p99 = percentile(e.samples, 99);
+    const ref = r.e2e.find((u) => u.tracing === false && u.rate === e.rate);
     L.push(
-      `- **End to end at ${fmt(e.rate)} PATCH/s: p50 ${fmt(percentile(e.samples, 50), 1)} ms, p99 ${fmt(p99, 1)} ms, target p99 ≤ 25 ms: ${p99 <= 25 ? 'met' : `missed by ${fmt(p99 - 25, 1)} ms`}.** Of it, due → PATCH response p50 ${fmt(percentile(e.responses, 50), 1)} ms, p99 ${fmt(percentile(e.responses, 99), 1)} ms (the API: Fastify, one statement for the change and its outbox event (decision 12), the span export, on 2 cores shared with Postgres, the worker, the load generator and the receiver; the event goes in by a plain INSERT, decision 15); response → visible in search p50 ${fmt(percentile(e.afterResponse, 50), 1)} ms, p99 ${fmt(percentile(e.afterResponse, 99), 1)} ms (the outbox: notify, claim, search write and its commit). ${e.errors} errors, ${fmt(e.visible)} of ${fmt(e.sent)} seen.${p99 <= 25 ? '' : percentile(e.responses, 50) > 25 ? ' The API is the part that falls behind: an open-loop generator keeps sending while responses queue, so the response time grows for the rest of the run once the API cannot keep up. What would close it: the API\'s per-request CPU (section 5 measures its ceiling with 16 connections), and the load generator and receiver off the API\'s cores.' : ' Nothing falls behind (the median response stays a few milliseconds): the p99 is a tail of short stalls on 2 cores shared by the API, Postgres, the worker, the load generator and the receiver (garbage collection pauses and WAL flush waits, which `node dist/bench/e2eMain.js --diagnose` lines up against the slow requests). What would close it: less work per request on the same cores (fewer spans per request; the load generator and receiver elsewhere).'}`,
+      `- **End to end at ${fmt(e.rate)} PATCH/s: p50 ${fmt(percentile(e.samples, 50), 1)} ms, p99 ${fmt(p99, 1)} ms, target p99 ≤ 25 ms: ${p99 <= 25 ? 'met' : `missed by ${fmt(p99 - 25, 1)} ms`}.** Of it, due → PATCH response p50 ${fmt(percentile(e.responses, 50), 1)} ms, p99 ${fmt(percentile(e.responses, 99), 1)} ms (the API: Fastify, one statement for the change and its outbox event (decision 12), the span export, on 2 cores shared with Postgres, the worker, the load generator and the receiver; the event goes in by a plain INSERT, decision 15); response → visible in search p50 ${fmt(percentile(e.afterResponse, 50), 1)} ms, p99 ${fmt(percentile(e.afterResponse, 99), 1)} ms (the outbox: notify, claim, search write and its commit). ${e.errors} errors, ${fmt(e.visible)} of ${fmt(e.sent)} seen.${p99 <= 25 ? '' : percentile(e.responses, 50) > 25 ? ' The API is the part that falls behind: an open-loop generator keeps sending while responses queue, so the response time grows for the rest of the run once the API cannot keep up. What would close it: the API\'s per-request CPU (section 5 measures its ceiling with 16 connections), and the load generator and receiver off the API\'s cores.' : ' Nothing falls behind (the median response stays a few milliseconds): the p99 is a tail of short stalls on 2 cores shared by the API, Postgres, the worker, the load generator and the receiver (garbage collection pauses and WAL flush waits, which `node dist/bench/e2eMain.js --diagnose` lines up against the slow requests). What would close it: less work per request on the same cores (fewer spans per request; the load generator and receiver elsewhere).'}${p99 <= 25 ? '' : untracedReference(r, e, ref)}`,
     );
   }
   if (r.api) {

@@ -25,9 +25,11 @@ const autocannon = require('autocannon') as (opts: Record<string, unknown>) => P
 
 const BLOCKS = 200;
 
-function tracingEnv(rx: Receiver, service: string): Record<string, string> {
-  // BENCH_E2E_TRACING=off: the same run untraced, to see what tracing adds to it.
-  if (process.env['BENCH_E2E_TRACING'] === 'off') return { OTEL_SDK_DISABLED: 'true', ...quiet(service) };
+/** BENCH_E2E_TRACING=off: the end-to-end runs untraced, to see what tracing adds to them. */
+const E2E_TRACING_DEFAULT = process.env['BENCH_E2E_TRACING'] !== 'off';
+
+function tracingEnv(rx: Receiver, service: string, tracing = true): Record<string, string> {
+  if (!tracing) return { OTEL_SDK_DISABLED: 'true', ...quiet(service) };
   return {
     OTEL_SERVICE_NAME: service,
     OTEL_TRACES_EXPORTER: 'otlp',
@@ -93,6 +95,8 @@ async function truncate(url: string): Promise<void> {
 
 export interface E2eResult {
   rate: number;
+  /** Whether the API and the worker ran traced (100 %); absent in reports written before it was recorded: traced. */
+  tracing?: boolean;
   seconds: number;
   sent: number;
   visible: number;
@@ -122,6 +126,8 @@ export interface E2eOptions {
   connections?: number;
   /** Poll of search.blocks for the pending blocks, ms: 10 (1 without commit timestamps). */
   pollMs?: number;
+  /** The API and the worker traced at 100 % (default; BENCH_E2E_TRACING=off turns it off), or untraced. */
+  tracing?: boolean;
 }
 
 /** The child's env to load bench/loopProbe.js, writing to a file in `dir`. */
@@ -151,9 +157,10 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     const api0 = await startApi(url, tracingOff);
     await api0.stop();
     await truncate(url);
-    const api = await startApi(url, { ...tracingEnv(rx, 'wordloom-api'), ...probeEnv(probeDir, 'api') });
+    const tracing = opts.tracing ?? E2E_TRACING_DEFAULT;
+    const api = await startApi(url, { ...tracingEnv(rx, 'wordloom-api', tracing), ...probeEnv(probeDir, 'api') });
     procs.push(api);
-    const worker = await startWorker(url, { ...tracingEnv(rx, 'wordloom-worker'), ...probeEnv(probeDir, 'worker') });
+    const worker = await startWorker(url, { ...tracingEnv(rx, 'wordloom-worker', tracing), ...probeEnv(probeDir, 'worker') });
     procs.push(worker);
     await db.connect();
     // About one edit per block per second, whatever the rate: a block's versions rarely overtake a poll.
@@ -207,7 +214,7 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     const spans = [...byName.values()].reduce((a, b) => a + b, 0);
     const spansPerPatch = Object.fromEntries([...byName].map(([n, c]) => [n, c / gen.sent]));
     const r: E2eResult = {
-      rate, seconds, sent: gen.sent, visible: v.samples.length, errors: v.errors, samples: v.samples, responses: v.responses, afterResponse: v.afterResponse,
+      rate, tracing, seconds, sent: gen.sent, visible: v.samples.length, errors: v.errors, samples: v.samples, responses: v.responses, afterResponse: v.afterResponse,
       apiRssMb, workerRssMb, spans, spansPerPatch, errorKinds: v.errorKinds, cpuUsPerPatch, statements,
     };
     logResult(r, log);

@@ -17,6 +17,11 @@ import { LABEL, SYSTEMS, producer, type Producer, type SystemName } from './syst
 const N = Number(process.env['BENCH_EVENTS'] ?? 100_000);
 /** End-to-end rates (PATCH/s), each its own run: BENCH_E2E_RATES=200,1000. */
 const E2E_RATES = (process.env['BENCH_E2E_RATES'] ?? '200,1000').split(',').map(Number).filter((n) => n > 0);
+/**
+ * Rates also run untraced, as a reference for what the machine does without tracing:
+ * BENCH_E2E_UNTRACED_RATES=1000 (empty: none).
+ */
+const E2E_UNTRACED_RATES = (process.env['BENCH_E2E_UNTRACED_RATES'] ?? '1000').split(',').map(Number).filter((n) => n > 0);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 /** Pick-up samples per system: with 1,000 the p99 is the 10th slowest, not the 2nd of 200. */
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 1_000);
@@ -45,6 +50,7 @@ const costLine = (c: PerEvent) =>
 const pgh = await startBenchPostgres(log);
 const report: Report = {
   date: new Date().toISOString(),
+  cores: cpus().length,
   machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, ${process.platform} ${process.arch}; load average ${loadavg().map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the run started`,
   node: process.version,
   postgres: `${pgh.serverVersion} (${pgh.kind})`,
@@ -140,13 +146,15 @@ try {
   }
 
   if (want('e2e')) {
-    for (const rate of E2E_RATES) {
+    const runs = [...E2E_RATES.map((rate) => ({ rate, tracing: true })), ...E2E_UNTRACED_RATES.map((rate) => ({ rate, tracing: false }))];
+    for (const { rate, tracing } of runs) {
       const seconds = Number(process.env['BENCH_E2E_SECONDS'] ?? 30);
-      log(`\n## End to end: PATCH → visible in search, ${fmt(rate)} req/s for ${seconds} s, tracing on`);
-      const e2e: E2eResult = await endToEnd(await pgh.database('bench_wordloom'), log, rate, seconds);
+      log(`\n## End to end: PATCH → visible in search, ${fmt(rate)} req/s for ${seconds} s, tracing ${tracing ? 'on' : 'off'}`);
+      const e2e: E2eResult = await endToEnd(await pgh.database('bench_wordloom'), log, rate, seconds, { tracing });
       report.e2e.push(e2e);
-      report.workerRssMb[`e2e ${rate}/s worker`] = e2e.workerRssMb;
-      report.workerRssMb[`e2e ${rate}/s api`] = e2e.apiRssMb;
+      const key = `e2e ${rate}/s${tracing ? '' : ' untraced'}`;
+      report.workerRssMb[`${key} worker`] = e2e.workerRssMb;
+      report.workerRssMb[`${key} api`] = e2e.apiRssMb;
     }
   }
   let api: ApiResult | undefined;
