@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { endToEnd, type E2eResult } from './e2e.js';
 import { fmt, percentile, startBenchPostgres } from './env.js';
-import type { MemSample } from './memProbe.js';
+import { describe } from './memProbe.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,20 +23,6 @@ const { values } = parseArgs({
 const variants = JSON.parse(process.env['BENCH_VARIANTS'] ?? '{"this":{}}') as Record<string, Record<string, string>>;
 const names = Object.keys(variants);
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
-
-/** One line: RSS (anon + file), V8 committed by space, external. */
-export function describe(s: MemSample | undefined): string {
-  if (!s) return 'no sample';
-  const sp = s.spaces;
-  const u = s.used;
-  const space = (k: string, label: string) => `${label} ${fmt(sp[k] ?? 0, 1)}/${fmt(u[k] ?? 0, 1)}`;
-  const native = s.rss - s.heapTotal - s.arrayBuffers;
-  return (
-    `rss ${fmt(s.rss, 1)} (anon ${fmt(s.anon, 1)}, file ${fmt(s.file, 1)}); heap committed/used ${fmt(s.heapTotal, 1)}/${fmt(s.heapUsed, 1)}: ` +
-    `${space('new_space', 'new')}, ${space('old_space', 'old')}, ${space('code_space', 'code')}, ${space('large_object_space', 'lo')}, ` +
-    `${space('trusted_space', 'trusted')}, ${space('shared_space', 'shared')}; external ${fmt(s.external, 1)} (ArrayBuffers ${fmt(s.arrayBuffers, 1)}); rest ${fmt(native, 1)}`
-  );
-}
 
 const pgh = await startBenchPostgres((s) => console.log(s));
 const out = new Map<string, E2eResult[]>();

@@ -114,6 +114,23 @@ export function startMemProbe(ms = 50): { dump(): MemProbeData; stop(): void } {
   };
 }
 
+const f = (n: number, digits = 0) => n.toFixed(digits);
+
+/** One line: RSS (anon + file), V8 committed by space, external. */
+export function describe(s: MemSample | undefined): string {
+  if (!s) return 'no sample';
+  const sp = s.spaces;
+  const u = s.used;
+  const space = (k: string, label: string) => `${label} ${f(sp[k] ?? 0, 1)}/${f(u[k] ?? 0, 1)}`;
+  // Anonymous memory outside V8's heap and the ArrayBuffers: malloc (freed ArrayBuffers glibc keeps, V8's compiler zones), stacks.
+  const native = s.anon - s.heapTotal - s.arrayBuffers;
+  return (
+    `rss ${f(s.rss, 1)} (anon ${f(s.anon, 1)}, file ${f(s.file, 1)}); heap committed/used ${f(s.heapTotal, 1)}/${f(s.heapUsed, 1)}: ` +
+    `${space('new_space', 'new')}, ${space('old_space', 'old')}, ${space('code_space', 'code')}, ${space('large_object_space', 'lo')}, ` +
+    `${space('trusted_space', 'trusted')}, ${space('shared_space', 'shared')}; external ${f(s.external, 1)} (ArrayBuffers ${f(s.arrayBuffers, 1)}); other anon ${f(native, 1)}`
+  );
+}
+
 const file = process.env['LOOMTRACE_MEM_PROBE'];
 if (file) {
   const probe = startMemProbe();
