@@ -14,6 +14,7 @@ import type { LoadConfig, LoadMessage } from './e2eLoad.js';
 import { commitTimestamps, Visibility } from './e2eVisible.js';
 import { Worker } from 'node:worker_threads';
 import { startLoopProbe, type LoopProbeData } from './loopProbe.js';
+import type { MemProbeData } from './memProbe.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -115,6 +116,8 @@ export interface E2eResult {
   cpuUsPerPatch?: CpuPerPatch;
   /** Statements Postgres ran per PATCH (API, worker and the poller), with their mean time. */
   statements?: StatementCost[];
+  /** With `memory`: what the worker's memory was made of (bench/memProbe.ts), and when the load started. */
+  workerMemory?: MemProbeData & { idleAt: number; goAt: number };
 }
 
 export interface E2eOptions {
@@ -128,6 +131,12 @@ export interface E2eOptions {
   pollMs?: number;
   /** The API and the worker traced at 100 % (default; BENCH_E2E_TRACING=off turns it off), or untraced. */
   tracing?: boolean;
+  /** Sample the worker's memory (bench/memProbe.ts): RSS split, V8 heap spaces, at rest and at the peak. */
+  memory?: boolean;
+  /** Variables laid over the worker's (an A/B variant: BENCH_NODE_FLAGS, OTEL_BSP_*, …). */
+  workerEnv?: Record<string, string>;
+  /** Another build's worker.js (an absolute path, for A/B against a base build). */
+  workerScript?: string;
 }
 
 /** The child's env to load bench/loopProbe.js, writing to a file in `dir`. */
@@ -136,9 +145,16 @@ function probeEnv(dir: string | undefined, name: string): Record<string, string>
   const file = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), 'loopProbe.js')).href;
   return { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${file}`.trim(), LOOMTRACE_LOOP_PROBE: path.join(dir, `${name}.json`) };
 }
-function readProbe(dir: string | undefined, name: string): LoopProbeData | undefined {
+/** The child's env to load bench/memProbe.js too, writing to `file` (NODE_OPTIONS laid over `env`'s). */
+function memProbeEnv(env: Record<string, string>, file: string | undefined): Record<string, string> {
+  if (!file) return env;
+  const probe = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), 'memProbe.js')).href;
+  const base = env['NODE_OPTIONS'] ?? process.env['NODE_OPTIONS'] ?? '';
+  return { ...env, NODE_OPTIONS: `${base} --import=${probe}`.trim(), LOOMTRACE_MEM_PROBE: file };
+}
+function readProbe<T = LoopProbeData>(dir: string | undefined, name: string): T | undefined {
   try {
-    return dir ? (JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as LoopProbeData) : undefined;
+    return dir ? (JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as T) : undefined;
   } catch {
     return undefined;
   }
@@ -148,7 +164,7 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
   const rx = await startReceiver();
   const procs: Proc[] = [];
   const db = new pg.Client({ connectionString: url });
-  const probeDir = opts.diagnose ? mkdtempSync(path.join(tmpdir(), 'loomtrace-e2e-')) : undefined;
+  const probeDir = opts.diagnose || opts.memory ? mkdtempSync(path.join(tmpdir(), 'loomtrace-e2e-')) : undefined;
   const benchProbe = opts.diagnose ? startLoopProbe() : undefined;
   const sampler = opts.diagnose ? new PgSampler(url) : undefined;
   let load: Worker | undefined;
@@ -158,10 +174,14 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     await api0.stop();
     await truncate(url);
     const tracing = opts.tracing ?? E2E_TRACING_DEFAULT;
-    const api = await startApi(url, { ...tracingEnv(rx, 'wordloom-api', tracing), ...probeEnv(probeDir, 'api') });
+    const api = await startApi(url, { ...tracingEnv(rx, 'wordloom-api', tracing), ...(opts.diagnose ? probeEnv(probeDir, 'api') : {}) });
     procs.push(api);
-    const worker = await startWorker(url, { ...tracingEnv(rx, 'wordloom-worker', tracing), ...probeEnv(probeDir, 'worker') });
+    const workerEnv = { ...tracingEnv(rx, 'wordloom-worker', tracing), ...(opts.diagnose ? probeEnv(probeDir, 'worker') : {}), ...opts.workerEnv };
+    const worker = await startWorker(url, memProbeEnv(workerEnv, opts.memory ? path.join(probeDir!, 'worker-mem.json') : undefined), opts.workerScript);
     procs.push(worker);
+    // With `memory`: a moment at rest, so that the series holds the started worker before any load.
+    if (opts.memory) await sleep(1_500);
+    const idleAt = Date.now();
     await db.connect();
     // About one edit per block per second, whatever the rate: a block's versions rarely overtake a poll.
     const nBlocks = Math.max(BLOCKS, rate);
@@ -192,6 +212,7 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     await sampler?.start();
     const poller = visible.poll(opts.pollMs ?? 10);
     const start = epochMs();
+    const goAt = Date.now();
     load.postMessage('go');
     const gen = await done;
     visible.finish(Date.now() + 30_000);
@@ -217,6 +238,8 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
       rate, tracing, seconds, sent: gen.sent, visible: v.samples.length, errors: v.errors, samples: v.samples, responses: v.responses, afterResponse: v.afterResponse,
       apiRssMb, workerRssMb, spans, spansPerPatch, errorKinds: v.errorKinds, cpuUsPerPatch, statements,
     };
+    const mem = opts.memory ? readProbe<MemProbeData>(probeDir, 'worker-mem') : undefined;
+    if (mem) r.workerMemory = { ...mem, idleAt, goAt };
     logResult(r, log);
     return r;
   } finally {

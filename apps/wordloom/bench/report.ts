@@ -162,7 +162,7 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
   }
 
   L.push('## 6. Memory: peak RSS (VmHWM)', '');
-  L.push('The traced drains (`drain traced …`) run with `OTEL_BSP_MAX_QUEUE_SIZE=65536` so that no span is dropped while the backlog drains in a few seconds; the spans waiting for export are what their extra memory holds. With the default of @loomtrace/otlp (16,384 spans; the SDK has 2,048, which dropped about a tenth of the spans at 100% while a backlog drained) a drain of this size could still drop spans instead of holding them.', '');
+  L.push('The traced drains (`drain traced …`) run with `OTEL_BSP_MAX_QUEUE_SIZE=65536` so that no span is dropped while the backlog drains in a few seconds; the spans waiting for export hold part of their extra memory, the old generation\'s growth between full collections the rest (decision 0024, which itemizes a worker\'s peak: `node apps/wordloom/dist/bench/e2eRssAb.js` prints it). With the default of @loomtrace/otlp (16,384 spans; the SDK has 2,048, which dropped about a tenth of the spans at 100% while a backlog drained) a drain of this size could still drop spans instead of holding them.', '');
   L.push('| process | peak RSS |');
   L.push('|---|---:|');
   for (const [k, v] of Object.entries(r.workerRssMb)) L.push(`| ${k} | ${fmt(v)} MB |`);

@@ -29,7 +29,15 @@ function startChild(system: SystemName, url: string, opts: Record<string, number
     // loomtrace's worker runs with the flags npm start gives it (src/cli/workerFlags.ts), another
     // build's child (BENCH_CHILD: traceAb.ts's base) too, unless BENCH_BASE_FLAGS=off (a base from
     // before those flags, as it ran then): an A/B of builds must not differ in the V8 flags.
-    execArgv: [...(system === 'loomtrace' && (!env['BENCH_CHILD'] || process.env['BENCH_BASE_FLAGS'] !== 'off') ? WORKER_NODE_FLAGS : []), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)],
+    // BENCH_NODE_FLAGS in `env` (an A/B variant's, as test/support/procs.ts takes it): in place of those flags.
+    execArgv: [
+      ...(env['BENCH_NODE_FLAGS'] !== undefined
+        ? env['BENCH_NODE_FLAGS'].split(' ').filter(Boolean)
+        : system === 'loomtrace' && (!env['BENCH_CHILD'] || process.env['BENCH_BASE_FLAGS'] !== 'off')
+          ? WORKER_NODE_FLAGS
+          : []),
+      ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean),
+    ],
   });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   const got = new Map<string, Record<string, unknown>>();

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { API_NODE_FLAGS, WORKER_NODE_FLAGS, processFlags } from '../src/cli/workerFlags.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { startApi, startPorts, startProcess, type Proc } from './support/procs.js';
+import { startApi, startPorts, startProcess, startWorker, type Proc } from './support/procs.js';
 
 let db: TestDatabase;
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -52,6 +52,17 @@ describe("the API's Node flags", () => {
     assert.deepEqual(args.slice(1, script), [...API_NODE_FLAGS], `the API's flags before its script: ${args.join(' ')}`);
     // An unknown or malformed V8 flag makes node exit before the API listens: this one answered.
     assert.equal((await fetch(`${api.url}/healthz`)).status, 200);
+  });
+
+  test('the worker process the tests and benchmarks start runs with its own (young generation capped, old generation grown 1.5×), and starts', async () => {
+    assert.ok(WORKER_NODE_FLAGS.includes('--max-semi-space-size=4'), WORKER_NODE_FLAGS.join(' '));
+    assert.ok(WORKER_NODE_FLAGS.includes('--heap-growing-percent=50'), `the old generation's growth is bounded (decision 0024): ${WORKER_NODE_FLAGS.join(' ')}`);
+    const worker = await startWorker(db.url, { OTEL_SDK_DISABLED: 'true', METRICS_PORT: '0' });
+    cleanup.push(() => worker.stop());
+    const args = await cmdline(worker.proc.pid!);
+    const script = args.findIndex((a) => a.endsWith(`${path.sep}worker.js`));
+    // An unknown or malformed V8 flag makes node exit before the worker logs that it started: this one did.
+    assert.deepEqual(args.slice(1, script), [...WORKER_NODE_FLAGS], `the worker's flags before its script: ${args.join(' ')}`);
   });
 
   test('npm start launches the API with them', async () => {

@@ -94,6 +94,7 @@ export class EventSpanExporter {
     for (let part of writer.take()) {
       if (this.closed) {
         this.dropped += part.count;
+        part.done();
         continue;
       }
       const room = this.opts.maxQueueSize - this.queued;
@@ -102,8 +103,13 @@ export class EventSpanExporter {
         this.dropped += lost;
         if (this.droppedSinceWarn === 0) this.log.debug?.({ max_queue_size: this.opts.maxQueueSize }, 'OTLP exporter: queue full, dropping spans');
         this.droppedSinceWarn += lost;
-        if (room <= 0) continue;
-        part = part.split(room)[0];
+        if (room <= 0) {
+          part.done();
+          continue;
+        }
+        const [kept, lostPart] = part.split(room);
+        lostPart.done();
+        part = kept;
       } else if (this.droppedSinceWarn > 0) {
         this.log.warn({ dropped_spans: this.droppedSinceWarn, max_queue_size: this.opts.maxQueueSize }, 'OTLP exporter: spans dropped because the queue was full');
         this.droppedSinceWarn = 0;
@@ -213,7 +219,19 @@ export class EventSpanExporter {
     // Protobuf: the envelope's few bytes and the spans' chunks as they are (no copy into one body).
     let body: Buffer[] = this.opts.protocol === 'http/json' ? [this.envelopes.encodeJson(groups)] : this.envelopes.encodeProtoParts(groups);
     if (this.opts.compression === 'gzip') body = [await gzipAsync(Buffer.concat(body))];
-    const r = await sendWithRetries((t) => this.transport.send(body, t), this.opts.timeoutMs, this.retry);
+    // The spans' buffers are reused once done (SpanChunk), so only when no try may still be
+    // writing them: a try answered before its body was handed to the OS leaves them to the GC.
+    let written = true;
+    const r = await sendWithRetries(
+      async (t) => {
+        const res = await this.transport.send(body, t);
+        if (res.unwritten) written = false;
+        return res;
+      },
+      this.opts.timeoutMs,
+      this.retry,
+    );
+    if (written) for (const g of groups) for (const part of g.parts) part.done();
     if (r.status === 'success') {
       this.exported += count;
       this.rejected += logResponse(this.log, this.opts.protocol, r.data, count);

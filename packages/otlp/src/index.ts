@@ -6,3 +6,4 @@ export type { EventSpanExporterOptions, OtlpHttpProtocol, ResourceLike, ScopeLik
 export { OtlpSpanProcessor } from './sdkSpans.js';
 export type { ProcessedSpan } from './sdkSpans.js';
 export type { AttrKey, AttrValue, AttrSet, EventIds, Fragment, SpanWriter } from './common.js';
+export { chunkStats as spanBufferStats } from './protoBuffer.js';

@@ -20,8 +20,8 @@
  * Fields are written in the order, and with the defaults, the SDK's own serializer
  * (otlp-transformer's trace-serializer) writes them, so the bytes match it.
  */
-import { type AttrKey, type EventIds, ProtoSpans, Role, SpanPrefix, putRandomSpanId, spanFlags, type SdkSpanLike, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
-import { ATTR_TAG, ProtoBuffer, T_LEN1, T_LEN2, T_LEN3, T_LEN4, T_LEN5, keyPrefix, keyPrefixes, protoAttributes, putHex, putWord } from './protoBuffer.js';
+import { type AttrKey, type EventIds, ProtoSpans, Role, SpanChunk, SpanPrefix, putRandomSpanId, spanFlags, type SdkSpanLike, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
+import { ATTR_TAG, CHUNK, ProtoBuffer, acquireChunk, releaseChunk, T_LEN1, T_LEN2, T_LEN3, T_LEN4, T_LEN5, keyPrefix, keyPrefixes, protoAttributes, putHex, putWord } from './protoBuffer.js';
 
 export { ProtoBuffer, varintSize } from './protoBuffer.js';
 
@@ -41,11 +41,29 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
   private droppedEvents = 0;
   private droppedLinks = 0;
 
+  /** The current buffer's reuse count: spans taken from it and not yet done. */
+  private chunk = new SpanChunk(this.buf, releaseChunk);
+
   protected override retire(): void {
-    if (this.ends.length > 0) this.done.push(new ProtoSpans(this.buf, this.partStart, this.ends));
+    if (this.ends.length > 0) this.done.push(this.part());
     this.ends = [];
     // The span in progress moves to the new buffer's start.
     this.partStart = 0;
+  }
+
+  protected override allocate(size: number): Buffer {
+    return size === CHUNK ? acquireChunk() : Buffer.allocUnsafe(size);
+  }
+
+  protected override replaced(): void {
+    this.chunk.retire();
+    this.chunk = new SpanChunk(this.buf, releaseChunk);
+  }
+
+  /** The finished spans since partStart, counted in the buffer's chunk. */
+  private part(): ProtoSpans {
+    this.chunk.pending += this.ends.length;
+    return new ProtoSpans(this.buf, this.partStart, this.ends, this.chunk);
   }
 
   fragment(attrs: AttrSet, target: AttrTarget): Fragment {
@@ -442,7 +460,7 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
   }
 
   take(): EncodedSpans[] {
-    if (this.ends.length > 0) this.done.push(new ProtoSpans(this.buf, this.partStart, this.ends));
+    if (this.ends.length > 0) this.done.push(this.part());
     this.ends = [];
     this.partStart = this.pos;
     const out = this.done;

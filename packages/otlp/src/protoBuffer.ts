@@ -4,7 +4,33 @@
  */
 import type { AttrTarget } from './common.js';
 
-const CHUNK = 256 * 1024;
+/** A span writer's buffer: spans are written into it back to back, and exported as slices of it. */
+export const CHUNK = 256 * 1024;
+
+/**
+ * Span writers' buffers whose spans are all done (SpanChunk), for the next buffer a writer needs:
+ * at most FREE_CHUNKS of them (2 MiB) are kept, the others left to the GC.
+ */
+const FREE_CHUNKS = 8;
+const freeChunks: Buffer[] = [];
+/** How many CHUNK-sized writer buffers were made new and how many reused, since the start (tests, benches). */
+export const chunkStats = { allocated: 0, reused: 0 };
+
+/** A CHUNK-sized buffer: a released one if there is one, else a new one. */
+export function acquireChunk(): Buffer {
+  const b = freeChunks.pop();
+  if (b !== undefined) {
+    chunkStats.reused++;
+    return b;
+  }
+  chunkStats.allocated++;
+  return Buffer.allocUnsafe(CHUNK);
+}
+
+/** Hands a writer's buffer back for reuse (only CHUNK-sized ones are kept). */
+export function releaseChunk(b: Buffer): void {
+  if (b.length === CHUNK && b.byteOffset === 0 && freeChunks.length < FREE_CHUNKS) freeChunks.push(b);
+}
 
 // Tags: (field << 3) | wire type. 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32.
 export const T_LEN1 = 0x0a; // field 1, LEN
@@ -93,17 +119,27 @@ export class ProtoBuffer {
   /** Hook for the span writer: the finished items of the current buffer, before it is replaced. */
   protected retire(): void {}
 
+  /** Hook for the span writer: a new buffer of `size` bytes (CHUNK unless an item is larger). */
+  protected allocate(size: number): Buffer {
+    return Buffer.allocUnsafe(size);
+  }
+
+  /** Hook for the span writer: the buffer it replaced, once the item in progress was copied out. */
+  protected replaced(_old: Buffer): void {}
+
   private grow(n: number): void {
     this.retire();
     const used = this.pos - this.itemStart;
-    const next = Buffer.allocUnsafe(Math.max(CHUNK, (used + n) * 2));
-    this.buf.copy(next, 0, this.itemStart, this.pos);
+    const next = this.allocate(Math.max(CHUNK, (used + n) * 2));
+    const old = this.buf;
+    old.copy(next, 0, this.itemStart, this.pos);
     const delta = this.itemStart;
     for (let i = 0; i < this.open.length; i++) this.open[i]! -= delta;
     // Items before itemStart stay where they are: their slices keep the old buffer alive.
     this.buf = next;
     this.pos = used;
     this.itemStart = 0;
+    this.replaced(old);
   }
 
   byte(b: number): void {

@@ -12,10 +12,14 @@ import https from 'node:https';
 import type { OtlpHttpProtocol, TlsMaterial } from './config.js';
 import { USER_AGENT } from './config.js';
 
-export type SendResult =
+export type SendResult = (
   | { status: 'success'; data: Buffer }
   | { status: 'retryable'; retryInMs?: number | undefined; why: string }
-  | { status: 'failure'; why: string };
+  | { status: 'failure'; why: string }
+) & {
+  /** Settled before the whole body was handed to the OS ('finish'): its buffers may still be read. */
+  unwritten?: true;
+};
 
 export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 const RETRYABLE_NETWORK: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH']);
@@ -72,11 +76,12 @@ export class HttpTransport {
     const headers = { ...this.headers, 'Content-Length': String(length) };
     return new Promise<SendResult>((resolve) => {
       let settled = false;
+      let finished = false;
       const done = (r: SendResult) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve(r);
+        resolve(finished ? r : { ...r, unwritten: true });
       };
       const req = this.request(
         { method: 'POST', protocol: u.protocol, hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent: this.agent },
@@ -111,6 +116,7 @@ export class HttpTransport {
         const code = typeof err.code === 'string' ? err.code : undefined;
         done(code !== undefined && RETRYABLE_NETWORK.has(code) ? { status: 'retryable', why: code } : { status: 'failure', why: code ?? 'request error' });
       });
+      req.once('finish', () => (finished = true));
       if (body.length === 1) req.end(body[0]);
       else {
         req.cork();

@@ -137,9 +137,9 @@ export async function startApi(databaseUrl: string, env: Record<string, string> 
   return Object.assign(p, { url });
 }
 
-/** The worker as a real process; resolves once it logs that it started. */
-export async function startWorker(databaseUrl: string, env: Record<string, string> = {}): Promise<Proc> {
-  const p = startProcess(env['WORKER_ID'] ?? 'worker', 'worker.js', { DATABASE_URL: databaseUrl, ...env });
+/** The worker as a real process; resolves once it logs that it started. `script`: another build's worker.js (as startApi's). */
+export async function startWorker(databaseUrl: string, env: Record<string, string> = {}, script = 'worker.js'): Promise<Proc> {
+  const p = startProcess(env['WORKER_ID'] ?? 'worker', script, { DATABASE_URL: databaseUrl, ...env });
   try {
     await p.waitFor(/outbox worker started/, 30_000);
   } catch (err) {
