@@ -16,7 +16,7 @@ import type { SpanWriter } from './common.js';
 import { diagLogger, type EventSpanExporterOptions, type Logger, type OtlpHttpProtocol } from './config.js';
 import { Envelopes, mergeByOrigin, type Group, type SpanOrigin } from './envelope.js';
 import { JsonSpanWriter } from './json.js';
-import { ProtoSpanWriter } from './proto.js';
+import { ProtoSpanWriter } from './protoSdkSpan.js';
 import { logResponse } from './response.js';
 import { STOCK_RETRY_POLICY, sendWithRetries, type RetryPolicy } from './retry.js';
 import { HttpTransport } from './transport.js';

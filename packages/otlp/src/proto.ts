@@ -20,26 +20,30 @@
  * Fields are written in the order, and with the defaults, the SDK's own serializer
  * (otlp-transformer's trace-serializer) writes them, so the bytes match it.
  */
-import { type AttrKey, type EventIds, ProtoSpans, Role, SpanChunk, SpanPrefix, putRandomSpanId, spanFlags, type SdkSpanLike, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
+import { type AttrKey, type EventIds, ProtoSpans, Role, SpanChunk, SpanPrefix, putRandomSpanId, type EncodedSpans, type AttrSet, type AttrTarget, type AttrValue, type Fragment, type SpanHead, type SpanWriter } from './common.js';
 import { ATTR_TAG, CHUNK, ProtoBuffer, acquireChunk, releaseChunk, T_LEN1, T_LEN2, T_LEN3, T_LEN4, T_LEN5, keyPrefix, keyPrefixes, protoAttributes, putHex, putWord } from './protoBuffer.js';
 
 export { ProtoBuffer, varintSize } from './protoBuffer.js';
 
-/** The span writer for http/protobuf: each span is one `ScopeSpans.spans` entry (tag, length, Span). */
-export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
+/**
+ * The span writer for http/protobuf: each span is one `ScopeSpans.spans` entry (tag, length,
+ * Span). This part writes the worker's event spans and the parts every span has; the SDK's
+ * ReadableSpans are ProtoSpanWriter's (protoSdkSpan.ts).
+ */
+export abstract class ProtoSpanWriterBase extends ProtoBuffer implements Omit<SpanWriter, 'sdkSpan'> {
   readonly protocol = 'http/protobuf' as const;
   private done: EncodedSpans[] = [];
   /** Where the first finished span not yet taken starts, and where each finished span ends. */
   private partStart = 0;
   private ends: number[] = [];
   /** 0 attributes, 1 events, 2 links. */
-  private phase = 0;
-  private attrTag = ATTR_TAG.span;
-  private flags = 0;
+  protected phase = 0;
+  protected attrTag = ATTR_TAG.span;
+  protected flags = 0;
   /** The span's dropped counts (0 on the event-span path; an SDK span's own otherwise). */
-  private droppedAttrs = 0;
-  private droppedEvents = 0;
-  private droppedLinks = 0;
+  protected droppedAttrs = 0;
+  protected droppedEvents = 0;
+  protected droppedLinks = 0;
 
   /** The current buffer's reuse count: spans taken from it and not yet done. */
   private chunk = new SpanChunk(this.buf, releaseChunk);
@@ -276,7 +280,7 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     this.keyValue(typeof key === 'string' ? key : key.name, value);
   }
 
-  private toPhase(p: number): void {
+  protected toPhase(p: number): void {
     if (this.phase < 1 && p >= 1) {
       // dropped_attributes_count
       this.byte(0x50);
@@ -375,88 +379,6 @@ export class ProtoSpanWriter extends ProtoBuffer implements SpanWriter {
     }
     this.ends.push(this.pos);
     this.itemStart = this.pos;
-  }
-
-  /**
-   * One SDK ReadableSpan, field for field as the SDK's own serializer (otlp-transformer's
-   * trace-serializer serializeSpan) writes it: ids, trace state when not empty, parent, name,
-   * kind, times, attributes (for-in order), dropped counts, events, links, status, flags.
-   */
-  sdkSpan(span: SdkSpanLike): void {
-    const ctx = span.spanContext();
-    const parent = span.parentSpanContext;
-    this.itemStart = this.pos;
-    this.ensure(48);
-    const b = this.buf;
-    let p = this.pos;
-    b[p++] = T_LEN2;
-    p += 2; // the span's length, fixed in endSpan
-    b[p++] = T_LEN1;
-    p = putHex(b, p, ctx.traceId);
-    b[p++] = T_LEN2;
-    p = putHex(b, p, ctx.spanId);
-    this.pos = p;
-    const ts = ctx.traceState?.serialize();
-    if (ts) {
-      this.byte(T_LEN3);
-      this.str(ts);
-    }
-    if (parent?.spanId) {
-      this.ensure(10);
-      this.buf[this.pos++] = T_LEN4;
-      this.pos = putHex(this.buf, this.pos, parent.spanId);
-    }
-    this.byte(T_LEN5);
-    this.str(span.name);
-    const kind = span.kind == null ? 0 : span.kind + 1;
-    if (kind !== 0) {
-      this.byte(0x30);
-      this.varint(kind);
-    }
-    this.byte(0x39);
-    this.timeHr(span.startTime[0], span.startTime[1]);
-    this.byte(0x41);
-    this.timeHr(span.endTime[0], span.endTime[1]);
-    this.phase = 0;
-    this.attrTag = ATTR_TAG.span;
-    this.flags = spanFlags(ctx.traceFlags, parent?.isRemote);
-    this.droppedAttrs = span.droppedAttributesCount;
-    this.droppedEvents = span.droppedEventsCount;
-    this.droppedLinks = span.droppedLinksCount;
-    this.sdkAttrs(span.attributes);
-    for (const e of span.events) {
-      this.toPhase(1);
-      this.byte(0x5a); // 11, LEN
-      this.begin();
-      this.byte(0x09); // time_unix_nano, fixed64
-      this.timeHr(e.time[0], e.time[1]);
-      this.byte(T_LEN2);
-      this.str(e.name);
-      this.attrTag = ATTR_TAG.event;
-      if (e.attributes) this.sdkAttrs(e.attributes);
-      this.endEvent(e.droppedAttributesCount || 0);
-    }
-    for (const l of span.links) {
-      const c = l.context;
-      this.beginLink(c.traceId, c.spanId, c.traceState?.serialize(), spanFlags(c.traceFlags, c.isRemote));
-      if (l.attributes) this.sdkAttrs(l.attributes);
-      this.endLink(l.droppedAttributesCount || 0);
-    }
-    this.endSpan(span.status.code, span.status.message);
-  }
-
-  /** Attributes of any SDK value type (arrays and bytes take the general path). */
-  private sdkAttrs(attrs: Readonly<Record<string, unknown>>): void {
-    for (const key in attrs) {
-      if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
-      const v = attrs[key];
-      const t = typeof v;
-      if (t === 'string' || t === 'number' || t === 'boolean') this.attr(key, v as AttrValue);
-      else {
-        this.byte(this.attrTag);
-        this.keyValue(key, v);
-      }
-    }
   }
 
   take(): EncodedSpans[] {

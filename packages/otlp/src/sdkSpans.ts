@@ -9,7 +9,7 @@
 import type { SdkSpanLike } from './common.js';
 import type { EventSpanExporter, ResourceLike, ScopeLike, SpanOrigin } from './exporter.js';
 import { JsonSpanWriter } from './json.js';
-import { ProtoSpanWriter } from './proto.js';
+import { ProtoSpanWriter } from './protoSdkSpan.js';
 
 /** A ReadableSpan as the processor reads it (structural: no SDK import). */
 export interface ProcessedSpan extends SdkSpanLike {
