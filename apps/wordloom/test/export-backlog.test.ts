@@ -1,8 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { decodeOtlp as decode, type Obj } from './support/otlpCapture.js';
+import { captureOtlp, decodeOtlp as decode, type Obj } from './support/otlpCapture.js';
 import { BACKLOG_EXPORT_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE, EventSpanExporter, eventSpanExporterOptionsFromEnv } from '@loomtrace/otlp';
 
 const spansIn = (r: Obj): string[] => {
@@ -13,25 +11,8 @@ const spansIn = (r: Obj): string[] => {
 
 /** A receiver that answers each request after `delayMs` and keeps the bodies, in order of arrival. */
 async function slowReceiver(delayMs: number) {
-  const bodies: { body: Buffer; contentType: string }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      bodies.push({ body: Buffer.concat(chunks), contentType: String(req.headers['content-type'] ?? '') });
-      setTimeout(() => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(), delayMs);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
-  return {
-    url,
-    requests: () => decode({ url, bodies, status: [], close: async () => undefined }).map(spansIn),
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const rx = await captureOtlp([], delayMs);
+  return { url: rx.url, requests: () => decode(rx).map(spansIn), close: () => rx.close() };
 }
 
 function queueSpans(exporter: EventSpanExporter, from: number, n: number): void {

@@ -1,8 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { decodeOtlp, type Obj } from './support/otlpCapture.js';
+import { captureOtlp, decodeOtlp, type Obj } from './support/otlpCapture.js';
 import { EventSpanExporter, spanBufferStats } from '@loomtrace/otlp';
 
 /**
@@ -14,23 +12,13 @@ import { EventSpanExporter, spanBufferStats } from '@loomtrace/otlp';
 
 /** A receiver that answers each request after `delayMs`, keeping the bodies in order of arrival. */
 async function receiver(delayMs: number) {
-  const bodies: { body: Buffer; contentType: string }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      bodies.push({ body: Buffer.concat(chunks), contentType: String(req.headers['content-type'] ?? '') });
-      setTimeout(() => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(), delayMs);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  const rx = await captureOtlp([], delayMs);
   return {
-    url,
+    url: rx.url,
     /** Every span received: its name and its one attribute's value. */
     spans(): { name: string; value: string }[] {
       const out: { name: string; value: string }[] = [];
-      for (const r of decodeOtlp({ url, bodies, status: [], close: async () => undefined })) {
+      for (const r of decodeOtlp(rx)) {
         for (const rs of (r['resourceSpans'] ?? []) as Obj[]) {
           for (const ss of (rs['scopeSpans'] ?? []) as Obj[]) {
             for (const s of (ss['spans'] ?? []) as Obj[]) {
@@ -42,10 +30,7 @@ async function receiver(delayMs: number) {
       }
       return out;
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => rx.close(),
   };
 }
 

@@ -19,8 +19,8 @@ export interface Received {
   close(): Promise<void>;
 }
 
-/** Starts a receiver on an ephemeral loopback port; `status` scripts its first answers. */
-export async function captureOtlp(status: number[] = []): Promise<Received> {
+/** Starts a receiver on an ephemeral loopback port; `status` scripts its first answers, each given `delayMs` after the body arrived. */
+export async function captureOtlp(status: number[] = [], delayMs = 0): Promise<Received> {
   const bodies: Received['bodies'] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -28,7 +28,9 @@ export async function captureOtlp(status: number[] = []): Promise<Received> {
     req.on('end', () => {
       const code = status.shift() ?? 200;
       if (code === 200) bodies.push({ body: Buffer.concat(chunks), contentType: String(req.headers['content-type'] ?? '') });
-      res.writeHead(code, { 'content-type': 'application/json' }).end(code === 200 ? '{}' : '');
+      const answer = () => res.writeHead(code, { 'content-type': 'application/json' }).end(code === 200 ? '{}' : '');
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
