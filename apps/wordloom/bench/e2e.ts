@@ -30,7 +30,7 @@ const BLOCKS = 200;
 const E2E_TRACING_DEFAULT = process.env['BENCH_E2E_TRACING'] !== 'off';
 
 function tracingEnv(rx: Receiver, service: string, tracing = true): Record<string, string> {
-  if (!tracing) return { OTEL_SDK_DISABLED: 'true', ...quiet(service) };
+  if (!tracing) return untraced(service);
   return {
     OTEL_SERVICE_NAME: service,
     OTEL_TRACES_EXPORTER: 'otlp',
@@ -49,7 +49,9 @@ function tracingEnv(rx: Receiver, service: string, tracing = true): Record<strin
 function quiet(service: string): Record<string, string> {
   return { LOG_LEVEL: service.includes('api') ? 'warn' : 'info', METRICS_PORT: '0' };
 }
-const tracingOff = { OTEL_SDK_DISABLED: 'true', ...quiet('wordloom-api') };
+/** A process with the OpenTelemetry SDK disabled. */
+const untraced = (service: string): Record<string, string> => ({ OTEL_SDK_DISABLED: 'true', ...quiet(service) });
+const tracingOff = untraced('wordloom-api');
 
 async function json<T>(res: Response): Promise<T> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
@@ -139,19 +141,18 @@ export interface E2eOptions {
   workerScript?: string;
 }
 
-/** The child's env to load bench/loopProbe.js, writing to a file in `dir`. */
-function probeEnv(dir: string | undefined, name: string): Record<string, string> {
-  if (!dir) return {};
-  const file = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), 'loopProbe.js')).href;
-  return { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${file}`.trim(), LOOMTRACE_LOOP_PROBE: path.join(dir, `${name}.json`) };
-}
-/** The child's env to load bench/memProbe.js too, writing to `file` (NODE_OPTIONS laid over `env`'s). */
-function memProbeEnv(env: Record<string, string>, file: string | undefined): Record<string, string> {
+/**
+ * `env` with one of the benches' probes preloaded (`--import` laid over its NODE_OPTIONS, or this
+ * process's), told by `variable` where to write: bench/loopProbe.js (LOOMTRACE_LOOP_PROBE) or
+ * bench/memProbe.js (LOOMTRACE_MEM_PROBE). No `file`: `env` as it is.
+ */
+function withProbe(env: Record<string, string>, probe: 'loopProbe' | 'memProbe', variable: string, file: string | undefined): Record<string, string> {
   if (!file) return env;
-  const probe = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), 'memProbe.js')).href;
+  const module = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), `${probe}.js`)).href;
   const base = env['NODE_OPTIONS'] ?? process.env['NODE_OPTIONS'] ?? '';
-  return { ...env, NODE_OPTIONS: `${base} --import=${probe}`.trim(), LOOMTRACE_MEM_PROBE: file };
+  return { ...env, NODE_OPTIONS: `${base} --import=${module}`.trim(), [variable]: file };
 }
+const loopProbeFile = (dir: string | undefined, name: string, on: boolean | undefined) => (on && dir ? path.join(dir, `${name}.json`) : undefined);
 function readProbe<T = LoopProbeData>(dir: string | undefined, name: string): T | undefined {
   try {
     return dir ? (JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as T) : undefined;
@@ -174,10 +175,10 @@ export async function endToEnd(url: string, log: (s: string) => void, rate = 200
     await api0.stop();
     await truncate(url);
     const tracing = opts.tracing ?? E2E_TRACING_DEFAULT;
-    const api = await startApi(url, { ...tracingEnv(rx, 'wordloom-api', tracing), ...(opts.diagnose ? probeEnv(probeDir, 'api') : {}) });
+    const api = await startApi(url, withProbe(tracingEnv(rx, 'wordloom-api', tracing), 'loopProbe', 'LOOMTRACE_LOOP_PROBE', loopProbeFile(probeDir, 'api', opts.diagnose)));
     procs.push(api);
-    const workerEnv = { ...tracingEnv(rx, 'wordloom-worker', tracing), ...(opts.diagnose ? probeEnv(probeDir, 'worker') : {}), ...opts.workerEnv };
-    const worker = await startWorker(url, memProbeEnv(workerEnv, opts.memory ? path.join(probeDir!, 'worker-mem.json') : undefined), opts.workerScript);
+    const workerEnv = withProbe({ ...tracingEnv(rx, 'wordloom-worker', tracing), ...opts.workerEnv }, 'loopProbe', 'LOOMTRACE_LOOP_PROBE', loopProbeFile(probeDir, 'worker', opts.diagnose));
+    const worker = await startWorker(url, withProbe(workerEnv, 'memProbe', 'LOOMTRACE_MEM_PROBE', opts.memory ? path.join(probeDir!, 'worker-mem.json') : undefined), opts.workerScript);
     procs.push(worker);
     // With `memory`: a moment at rest, so that the series holds the started worker before any load.
     if (opts.memory) await sleep(1_500);

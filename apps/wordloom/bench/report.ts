@@ -144,7 +144,8 @@ export function renderReport(r: Report, versions: Record<string, string> = r.ver
     L.push('');
     if (e.cpuUsPerPatch) {
       const c = e.cpuUsPerPatch;
-      L.push(`CPU per PATCH (/proc, over the run and its drain): API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, the load generator thread ${fmt(c.load ?? NaN)} µs, the rest of this bench process (the poll of search.blocks, the OTLP receiver) ${fmt(c.bench)} µs; of Postgres's, the bench's poll ≈ ${fmt(c.pollPg ?? NaN)} µs (its statements' execution time). In all ${fmt(e2eLoad(r, e)?.totalUs ?? NaN)} µs per PATCH: at ${fmt(e.rate)} PATCH/s, ${fmt((e2eLoad(r, e)?.share ?? NaN) * 100)}% of the machine's ${coresOf(r)} cores.`, '');
+      const all = e2eLoad(r, e);
+      L.push(`CPU per PATCH (/proc, over the run and its drain): API ${fmt(c.api)} µs, worker ${fmt(c.worker)} µs, Postgres ${fmt(c.postgres)} µs, the load generator thread ${fmt(c.load ?? NaN)} µs, the rest of this bench process (the poll of search.blocks, the OTLP receiver) ${fmt(c.bench)} µs; of Postgres's, the bench's poll ≈ ${fmt(c.pollPg ?? NaN)} µs (its statements' execution time). In all ${fmt(all?.totalUs ?? NaN)} µs per PATCH: at ${fmt(e.rate)} PATCH/s, ${fmt((all?.share ?? NaN) * 100)}% of the machine's ${coresOf(r)} cores.`, '');
     }
     if (e.errorKinds && e.errors) L.push(`Failed PATCHes by cause: ${Object.entries(e.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')}.`, '');
     if (e.spansPerPatch && Object.keys(e.spansPerPatch).length > 0) {

@@ -8,6 +8,7 @@ import { CostProbe, type CostDelta } from './cost.js';
 import { DIST, epochMs, sleep } from './env.js';
 import type { Producer, SystemName } from './systems.js';
 import { WORKER_NODE_FLAGS } from '../src/cli/workerFlags.js';
+import { nodeFlagsOf } from '../test/support/procs.js';
 
 const CHILD = path.join(DIST, 'bench', 'drainChild.js');
 
@@ -31,11 +32,7 @@ function startChild(system: SystemName, url: string, opts: Record<string, number
     // before those flags, as it ran then): an A/B of builds must not differ in the V8 flags.
     // BENCH_NODE_FLAGS in `env` (an A/B variant's, as test/support/procs.ts takes it): in place of those flags.
     execArgv: [
-      ...(env['BENCH_NODE_FLAGS'] !== undefined
-        ? env['BENCH_NODE_FLAGS'].split(' ').filter(Boolean)
-        : system === 'loomtrace' && (!env['BENCH_CHILD'] || process.env['BENCH_BASE_FLAGS'] !== 'off')
-          ? WORKER_NODE_FLAGS
-          : []),
+      ...(nodeFlagsOf(env) ?? (system === 'loomtrace' && (!env['BENCH_CHILD'] || process.env['BENCH_BASE_FLAGS'] !== 'off') ? WORKER_NODE_FLAGS : [])),
       ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean),
     ],
   });

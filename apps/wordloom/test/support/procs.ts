@@ -20,10 +20,15 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
+/** BENCH_NODE_FLAGS in a child's `env` (a benchmark's A/B variant): the Node flags to run it with, in place of its own. */
+export function nodeFlagsOf(env: Record<string, string>): string[] | undefined {
+  return env['BENCH_NODE_FLAGS'] !== undefined ? env['BENCH_NODE_FLAGS'].split(' ').filter(Boolean) : undefined;
+}
+
 export function startProcess(name: string, script: string, env: Record<string, string>): Proc {
   // BENCH_CHILD_ARGS: node flags for the benchmarks' processes (e.g. --cpu-prof), as bench/runner.ts takes them.
   // BENCH_NODE_FLAGS in `env` (a benchmark's A/B mode): in place of the process's own flags (processFlags).
-  const own = env['BENCH_NODE_FLAGS'] !== undefined ? env['BENCH_NODE_FLAGS'].split(' ').filter(Boolean) : processFlags(script);
+  const own = nodeFlagsOf(env) ?? processFlags(script);
   const flags = [...own, ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean)];
   const proc = spawn(process.execPath, [...flags, path.resolve(CLI_DIR, script)], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
